@@ -1,0 +1,111 @@
+"""Full-ranking evaluation: every item is a candidate, no sampled negatives; one held-out target per session.
+
+Metrics from the target's 0-based rank r (K in `ks`): recall@K = HR@K = [r < K]; ndcg@K = [r < K] / log2(r + 2)
+(standard NDCG for one relevant item — not the authors' set-order "compat" variant); mrr@K = [r < K] / (r + 1).
+Ties are broken by item id (lower id first), so ranks are deterministic. Padding (id 0) is never a candidate; by
+default the items of the session's input window are excluded too, as the paper's evaluation does
+(`exclude_seen=False` keeps them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy import stats
+
+from core.data.dataset import SessionBatch
+
+DEFAULT_KS = (5, 10, 20)
+ScoreFn = Callable[[SessionBatch], "np.ndarray | torch.Tensor"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """metrics: {'recall@5': .., 'ndcg@10': .., 'mrr@20': ..}; ranks: (n_sessions,) int64 0-based target ranks."""
+
+    metrics: dict[str, float]
+    ranks: np.ndarray
+    session_ids: np.ndarray
+    targets: np.ndarray
+
+
+def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
+    """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among all real items."""
+    scores = scores.float().clone()
+    scores[:, 0] = -torch.inf
+    inputs = torch.as_tensor(batch.inputs)
+    labels = torch.as_tensor(batch.labels)
+    if exclude_seen:
+        seen = scores.scatter(1, inputs, -torch.inf)
+        # never exclude the label itself, even if it also occurs in the window
+        target_score = scores.gather(1, labels[:, None])
+        scores = seen.scatter(1, labels[:, None], target_score)
+    target = scores.gather(1, labels[:, None])
+    ids = torch.arange(scores.shape[1])[None, :]
+    better = (scores > target).sum(1)
+    tied_before = ((scores == target) & (ids < labels[:, None])).sum(1)
+    return better + tied_before
+
+
+def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    ranks = np.asarray(ranks)
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = ranks < k
+        out[f"recall@{k}"] = float(hit.mean()) if len(ranks) else 0.0
+        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean()) if len(ranks) else 0.0
+    top = max(ks)
+    out[f"mrr@{top}"] = float(np.where(ranks < top, 1.0 / (ranks + 1.0), 0.0).mean()) if len(ranks) else 0.0
+    return out
+
+
+def evaluate(score_fn: ScoreFn, batch: SessionBatch, *, ks: Sequence[int] = DEFAULT_KS, exclude_seen: bool = True,
+             chunk: int = 2048) -> EvalResult:
+    """Rank every label among all items. score_fn(batch) -> (len(batch), n_items + 1) scores."""
+    ranks = []
+    for start in range(0, len(batch), chunk):
+        part = batch.subset(np.arange(start, min(start + chunk, len(batch))))
+        scores = torch.as_tensor(score_fn(part))
+        ranks.append(target_ranks(scores, part, exclude_seen).cpu().numpy())
+    all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+    return EvalResult(metrics_from_ranks(all_ranks, ks), all_ranks.astype(np.int64), batch.session_ids, batch.labels)
+
+
+def per_session(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Per-session values of one metric ('ndcg@10', 'recall@5', 'mrr@20') from ranks: (n,) float64."""
+    name, _, k_text = metric.partition("@")
+    k = int(k_text)
+    hit = ranks < k
+    if name in ("recall", "hr"):
+        return hit.astype(np.float64)
+    if name == "ndcg":
+        return np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+    if name == "mrr":
+        return np.where(hit, 1.0 / (ranks + 1.0), 0.0)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value) across seeds."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class TTest:
+    statistic: float
+    p_value: float
+    mean_difference: float
+    n: int
+
+
+def paired_ttest(a: Sequence[float], b: Sequence[float]) -> TTest:
+    """Paired two-sided t-test of a against b (same sessions or same seeds, aligned). NaN p when all diffs are 0."""
+    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a_arr.shape != b_arr.shape:
+        raise ValueError(f"paired samples must align: {a_arr.shape} vs {b_arr.shape}")
+    result = stats.ttest_rel(a_arr, b_arr)
+    return TTest(float(result.statistic), float(result.pvalue), float((a_arr - b_arr).mean()), len(a_arr))

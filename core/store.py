@@ -1,0 +1,216 @@
+"""The run store: one DuckDB file (default `data/runs.duckdb`, `ALKD_DB` overrides).
+
+Connections are short-lived (open, one transaction, close) and retried on DuckDB's cross-process file lock, so a
+dashboard reading and a CLI writing never fail on each other and nothing holds the file across training. The engine
+returns results; only the edges (CLI, pipeline driver) call the write functions here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import duckdb
+import pandas as pd
+
+from core.paths import db_path
+
+LOCK_RETRY_SECONDS = 60.0
+
+# Forward-only migrations: index i brings the schema from version i to i + 1. Never edit a shipped entry; append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE datasets (
+        name VARCHAR PRIMARY KEY, source VARCHAR, path VARCHAR, n_sessions BIGINT, n_items BIGINT,
+        n_interactions BIGINT, n_train BIGINT, n_valid BIGINT, n_test BIGINT, mean_length DOUBLE,
+        max_length BIGINT, meta JSON, registered_at TIMESTAMPTZ);
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY, kind VARCHAR, status VARCHAR, dataset VARCHAR, backbone VARCHAR, role VARCHAR,
+        method VARCHAR, teacher VARCHAR, seed BIGINT, config JSON, versions JSON, timings JSON, message VARCHAR,
+        stage VARCHAR, step BIGINT, total BIGINT, pid BIGINT, tags VARCHAR[], created_at TIMESTAMPTZ,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, updated_at TIMESTAMPTZ);
+    CREATE TABLE metrics (run_id VARCHAR, split VARCHAR, metric VARCHAR, k BIGINT, value DOUBLE);
+    CREATE TABLE session_results (run_id VARCHAR, split VARCHAR, session_id BIGINT, target BIGINT, rank BIGINT);
+    CREATE TABLE training_curves (run_id VARCHAR, step BIGINT, epoch BIGINT, train_loss DOUBLE,
+        valid_metric VARCHAR, valid_value DOUBLE, seconds DOUBLE);
+    CREATE TABLE llm_calls (
+        call_key VARCHAR PRIMARY KEY, provider VARCHAR, model VARCHAR, prompt_hash VARCHAR, prompt VARCHAR,
+        raw_reply VARCHAR, ranking BIGINT[], rationale VARCHAR, n_valid BIGINT, input_tokens BIGINT,
+        output_tokens BIGINT, usd DOUBLE, latency_s DOUBLE, error VARCHAR, simulated BOOLEAN, created_at TIMESTAMPTZ);
+    """,
+]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error)
+    return "Could not set lock" in text or "Conflicting lock" in text or "different configuration" in text
+
+
+@contextmanager
+def connect(path: Path | str | None = None, *, read_only: bool = False,
+            timeout: float = LOCK_RETRY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; retries every ~50 ms while another process holds the file lock."""
+    target = Path(path) if path is not None else db_path()
+    if not read_only:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            con = duckdb.connect(str(target), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if not _is_lock_error(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.03 + random.random() * 0.04)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def migrate(path: Path | str | None = None) -> int:
+    """Apply pending migrations; returns the schema version."""
+    with connect(path) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT, applied_at TIMESTAMPTZ)")
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        for version in range(current, len(MIGRATIONS)):
+            con.execute("BEGIN")
+            con.execute(MIGRATIONS[version])
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version + 1, now()])
+            con.execute("COMMIT")
+        return len(MIGRATIONS)
+
+
+_migrated: set[str] = set()
+
+
+@contextmanager
+def write(path: Path | str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection on a migrated store, inside one transaction."""
+    target = str(Path(path) if path is not None else db_path())
+    if target not in _migrated:
+        migrate(target)
+        _migrated.add(target)
+    with connect(target) as con:
+        con.execute("BEGIN")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def query(sql: str, params: Sequence[Any] | None = None, path: Path | str | None = None) -> pd.DataFrame:
+    """Read as a DataFrame; an absent store reads as empty tables."""
+    target = Path(path) if path is not None else db_path()
+    if not target.exists():
+        migrate(target)
+    if str(target) not in _migrated:
+        migrate(target)
+        _migrated.add(str(target))
+    with connect(target, read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+def _insert_df(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    con.register("_frame", frame)
+    columns = ", ".join(frame.columns)
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _frame")
+    con.unregister("_frame")
+
+
+# ---- datasets -------------------------------------------------------------------------------------------------
+
+def register_dataset(name: str, source: str, path: Path, stats: dict[str, Any], meta: dict[str, Any],
+                     db: Path | str | None = None) -> None:
+    with write(db) as con:
+        con.execute("DELETE FROM datasets WHERE name = ?", [name])
+        con.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, source, str(path), stats["n_sessions"], stats["n_items"], stats["n_interactions"],
+             stats["n_train"], stats["n_valid"], stats["n_test"], stats["mean_length"], stats["max_length"],
+             json.dumps(meta, default=str), now()])
+
+
+# ---- runs -----------------------------------------------------------------------------------------------------
+
+def create_run(run_id: str, *, kind: str, dataset: str, config: dict[str, Any], versions: dict[str, str],
+               backbone: str | None = None, role: str | None = None, method: str | None = None,
+               teacher: str | None = None, seed: int | None = None, pid: int | None = None,
+               tags: Sequence[str] = (), status: str = "running", db: Path | str | None = None) -> None:
+    stamp = now()
+    with write(db) as con:
+        con.execute(
+            "INSERT INTO runs (run_id, kind, status, dataset, backbone, role, method, teacher, seed, config, versions,"
+            " timings, message, stage, step, total, pid, tags, created_at, started_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', '', 'queued', 0, 0, ?, ?, ?, ?, ?)",
+            [run_id, kind, status, dataset, backbone, role, method, teacher, seed, json.dumps(config, default=str),
+             json.dumps(versions), pid, list(tags), stamp, stamp, stamp])
+
+
+def update_progress(run_id: str, stage: str, step: int, total: int, message: str = "",
+                    db: Path | str | None = None) -> None:
+    with write(db) as con:
+        con.execute("UPDATE runs SET stage = ?, step = ?, total = ?, message = ?, updated_at = ? WHERE run_id = ?",
+                    [stage, step, total, message, now(), run_id])
+
+
+def finish_run(run_id: str, status: str, *, timings: dict[str, float] | None = None, message: str = "",
+               db: Path | str | None = None) -> None:
+    with write(db) as con:
+        con.execute("UPDATE runs SET status = ?, timings = ?, message = ?, finished_at = ?, updated_at = ?,"
+                    " stage = CASE WHEN ? = 'done' THEN 'done' ELSE stage END WHERE run_id = ?",
+                    [status, json.dumps(timings or {}), message, now(), now(), status, run_id])
+
+
+def save_metrics(run_id: str, split: str, metrics: dict[str, float], db: Path | str | None = None) -> None:
+    """metrics: {'ndcg@10': 0.01, 'mrr@20': ...}; stored as (metric, k, value) rows."""
+    rows = []
+    for key, value in metrics.items():
+        name, _, k = key.partition("@")
+        rows.append({"run_id": run_id, "split": split, "metric": name, "k": int(k) if k else None,
+                     "value": float(value)})
+    with write(db) as con:
+        con.execute("DELETE FROM metrics WHERE run_id = ? AND split = ?", [run_id, split])
+        _insert_df(con, "metrics", pd.DataFrame(rows))
+
+
+def save_session_results(run_id: str, split: str, session_ids, targets, ranks, db: Path | str | None = None) -> None:
+    frame = pd.DataFrame({"run_id": run_id, "split": split, "session_id": session_ids, "target": targets,
+                          "rank": ranks})
+    with write(db) as con:
+        con.execute("DELETE FROM session_results WHERE run_id = ? AND split = ?", [run_id, split])
+        _insert_df(con, "session_results", frame)
+
+
+def save_curve(run_id: str, curve: pd.DataFrame, db: Path | str | None = None) -> None:
+    """curve columns: step, epoch, train_loss, valid_metric, valid_value, seconds."""
+    frame = curve.assign(run_id=run_id)
+    with write(db) as con:
+        con.execute("DELETE FROM training_curves WHERE run_id = ?", [run_id])
+        _insert_df(con, "training_curves", frame)
+
+
+def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test", db: Path | str | None = None) -> pd.DataFrame:
+    """One row per run with columns like 'ndcg@10'."""
+    sql = ("SELECT r.run_id, r.dataset, r.backbone, r.role, r.method, r.teacher, r.seed, m.metric || '@' || m.k AS key,"
+           " m.value FROM metrics m JOIN runs r USING (run_id) WHERE m.split = ?")
+    frame = query(sql, [split], db)
+    if run_ids is not None:
+        frame = frame[frame["run_id"].isin(list(run_ids))]
+    if frame.empty:
+        return frame
+    return frame.pivot_table(index=["run_id", "dataset", "backbone", "role", "method", "teacher", "seed"],
+                             columns="key", values="value", dropna=False).reset_index()
