@@ -1,0 +1,82 @@
+"""Label selected sessions once the LLM has answered (spec 6, the recommended operational definition).
+
+correct    <=> label in the LLM's top-25 (its first 25 listed ids)
+similar    <=> correct and label in the student's top-25
+effective  <=> correct and label not in the student's top-25
+incorrect  <=> label not in the LLM's top-25 (a failed answer, -1 / None / empty list, counts as incorrect)
+
+Used for analysis only: the policy never labels instances; the planned ratio enters it only through k^ef, k^si.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from core.selection.gains import DEFAULT_RATIOS, normalise_ratios
+
+CATEGORIES: tuple[str, ...] = ("effective", "similar", "incorrect")
+
+
+@dataclass(frozen=True, eq=False)
+class CategoryResult:
+    """categories: (n,) object array of 'effective' / 'similar' / 'incorrect'. failed: (n,) bool, the LLM gave
+    no usable list. achieved_ratio / planned_ratio: shares per category (each sums to 1; achieved is all-zero
+    shares when n = 0). counts: sessions per category."""
+
+    categories: np.ndarray
+    failed: np.ndarray
+    counts: dict[str, int]
+    achieved_ratio: dict[str, float]
+    planned_ratio: dict[str, float]
+
+
+def _is_failed(ranking: object) -> bool:
+    if ranking is None:
+        return True
+    if isinstance(ranking, (int, np.integer)) and not isinstance(ranking, bool):
+        if ranking == -1:
+            return True
+        raise ValueError(f"an LLM ranking must be a list of item ids, or -1 / None for a failed answer; "
+                         f"got the integer {ranking}")
+    return len(ranking) == 0  # type: ignore[arg-type]
+
+
+def _llm_hits(llm_rankings: Sequence[object], labels: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, failed), each (n,) bool: label among the first `top_k` listed ids; no usable answer."""
+    failed = np.array([_is_failed(r) for r in llm_rankings], dtype=bool)
+    correct = np.array([not f and int(lab) in [int(v) for v in list(r)[:top_k]]  # type: ignore[arg-type]
+                        for r, lab, f in zip(llm_rankings, labels, failed)], dtype=bool)
+    return correct, failed
+
+
+def categorize(llm_rankings: Sequence[Sequence[int] | int | None], labels: Sequence[int],
+               student_label_ranks: Sequence[int], *, top_k: int = 25,
+               planned_ratios: Sequence[float] = DEFAULT_RATIOS) -> CategoryResult:
+    """Categorise n answered sessions.
+
+    llm_rankings: length-n sequence; each a ranked list of item ids (top first), or -1 / None / [] if the LLM
+    call or parse failed. labels: (n,) int, the true next item. student_label_ranks: (n,) int, the 0-based rank
+    of the label in the student's full ranking (label in student top-k <=> rank < top_k).
+    planned_ratios: the (effective, similar, incorrect) ratio the policy assumed, reported beside the achieved one.
+    """
+    labels_arr = np.asarray(labels)
+    ranks = np.asarray(student_label_ranks)
+    n = len(llm_rankings)
+    if labels_arr.shape != (n,) or ranks.shape != (n,):
+        raise ValueError(f"llm_rankings, labels and student_label_ranks must have the same length n={n}; got "
+                         f"labels {labels_arr.shape}, student_label_ranks {ranks.shape}")
+    if n and (not np.issubdtype(ranks.dtype, np.integer) or ranks.min() < 0):
+        raise ValueError("student_label_ranks must be non-negative integers (0-based rank of the label)")
+    if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    planned = normalise_ratios(planned_ratios)
+    correct, failed = _llm_hits(llm_rankings, labels_arr, int(top_k))
+    student_hit = ranks < top_k
+    cats = np.where(~correct, "incorrect", np.where(student_hit, "similar", "effective")).astype(object)
+    counts = {c: int((cats == c).sum()) for c in CATEGORIES}
+    achieved = {c: (counts[c] / n if n else 0.0) for c in CATEGORIES}
+    return CategoryResult(categories=cats, failed=failed, counts=counts, achieved_ratio=achieved,
+                          planned_ratio=dict(zip(CATEGORIES, planned)))
