@@ -1,0 +1,68 @@
+"""The interface every backbone shares: encode sessions to vectors, score all items, and a training loss.
+
+Shapes: inputs (B, L) int64 item ids in time order, right-padded with 0; lengths (B,) int64 >= 1;
+encode -> (B, d) float32; item_embeddings -> (n_items + 1, d) float32 (row 0 = padding, never recommended);
+score -> (B, n_items + 1) float32 = encode @ item_embeddings.T (times `score_scale`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOSSES = ("ce", "bpr-inbatch")
+
+
+class SessionModel(nn.Module):
+    name: ClassVar[str] = ""
+    score_scale: float = 1.0
+
+    def __init__(self, n_items: int, dim: int, max_len: int) -> None:
+        super().__init__()
+        self.n_items, self.dim, self.max_len = n_items, dim, max_len
+
+    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def item_embeddings(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.score_scale * self.encode(inputs, lengths) @ self.item_embeddings().T
+
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, kind: str = "ce",
+             weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Training loss for (B,) target ids, optionally weighted per row (B,) float.
+
+        'ce': full softmax cross-entropy over all items (our default: the paper names no loss).
+        'bpr-inbatch': the authors' code — BPR of each row's target against every other row's target in the batch.
+        """
+        session = self.encode(inputs, lengths)
+        items = self.item_embeddings()
+        if kind == "ce":
+            logits = self.score_scale * session @ items.T
+            logits[:, 0] = -torch.inf
+            per_row = F.cross_entropy(logits, targets, reduction="none")
+        elif kind == "bpr-inbatch":
+            target_emb = items[targets]
+            scores = self.score_scale * session @ target_emb.T          # (B, B): row i against every row's target
+            positive = scores.diagonal()[:, None]
+            per_row = -F.logsigmoid(positive - scores).mean(1)
+        else:
+            raise ValueError(f"unknown loss {kind!r}; expected one of {LOSSES}")
+        if weights is None:
+            return per_row.mean()
+        return (per_row * weights).sum() / weights.sum()
+
+
+def mask_of(inputs: torch.Tensor) -> torch.Tensor:
+    """(B, L) float mask: 1 for real items, 0 for padding."""
+    return (inputs > 0).float()
+
+
+def last_items(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B,) id of each session's most recent item."""
+    return inputs.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1)

@@ -1,0 +1,42 @@
+"""FPMC for anonymous sessions (Rendle et al., WWW 2010), as ALKDRec used it.
+
+Sessions have no user, so FPMC's user-item (MF) term drops out and what remains is its factorised Markov chain over
+the previous basket: score(v) = mean_{l in basket} <V_l^{LI}, V_v^{IL}>. In a click/watch session each event is one
+item, so the previous basket is the last item (`basket="last"`, the default, a factorised first-order chain). The
+ALKDRec authors treated the whole window as one basket (`basket="window"`: mean pooling over the last 10 items);
+that is the `authors-code` variant. Two tables (transition source / target), Xavier-normal init, padding row zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.base import SessionModel, last_items, mask_of
+from core.models.registry import register
+
+
+@register
+class FPMC(SessionModel):
+    name = "fpmc"
+
+    def __init__(self, n_items: int, dim: int, max_len: int, basket: str = "last") -> None:
+        super().__init__(n_items, dim, max_len)
+        if basket not in ("last", "window"):
+            raise ValueError(f"basket must be 'last' or 'window', not {basket!r}")
+        self.basket = basket
+        self.source = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.target = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        for table in (self.source, self.target):
+            nn.init.xavier_normal_(table.weight)
+            with torch.no_grad():
+                table.weight[0].zero_()
+
+    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.basket == "last":
+            return self.source(last_items(inputs, lengths))
+        mask = mask_of(inputs)
+        return (self.source(inputs) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.target.weight

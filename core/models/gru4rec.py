@@ -1,0 +1,37 @@
+"""GRU4Rec (Hidasi et al., ICLR 2016): a GRU over the session; the hidden state after the last item is the session.
+
+One GRU layer, embedding input (as in the 2018 follow-up's embedding variant), dropout 0.1 on the inputs, a separate
+output item table. Trained here with full softmax cross-entropy (GRU4Rec's own sampled losses approximate it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.base import SessionModel
+from core.models.registry import register
+
+
+@register
+class GRU4Rec(SessionModel):
+    name = "gru4rec"
+
+    def __init__(self, n_items: int, dim: int, max_len: int, dropout: float = 0.1) -> None:
+        super().__init__(n_items, dim, max_len)
+        self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.output = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)
+        nn.init.xavier_normal_(self.embedding.weight)
+        nn.init.xavier_normal_(self.output.weight)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+            self.output.weight[0].zero_()
+
+    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states, _ = self.gru(self.dropout(self.embedding(inputs)))        # right padding: state at lengths-1 is exact
+        return states.gather(1, (lengths - 1)[:, None, None].expand(-1, 1, self.dim)).squeeze(1)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.output.weight

@@ -1,0 +1,43 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the session, tied input/output item embeddings.
+
+Two pre-LayerNorm blocks, learned positions, dropout 0.2; heads = 2 when the dimension is even, else 1; the
+output at the last real position is the session vector.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.base import SessionModel
+from core.models.registry import register
+
+
+@register
+class SASRec(SessionModel):
+    name = "sasrec"
+
+    def __init__(self, n_items: int, dim: int, max_len: int, layers: int = 2, dropout: float = 0.2) -> None:
+        super().__init__(n_items, dim, max_len)
+        self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.position = nn.Embedding(max_len, dim)
+        block = nn.TransformerEncoderLayer(dim, 2 if dim % 2 == 0 else 1, dim_feedforward=dim, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        nn.init.normal_(self.embedding.weight, 0.0, dim ** -0.5)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+        causal = torch.triu(torch.full((max_len, max_len), float("-inf")), diagonal=1)
+        self.register_buffer("causal", causal, persistent=False)
+
+    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        length = inputs.shape[1]
+        positions = torch.arange(length, device=inputs.device)
+        x = self.dropout(self.embedding(inputs) * self.dim ** 0.5 + self.position(positions)[None])
+        x = self.norm(self.blocks(x, mask=self.causal[:length, :length]))
+        return x.gather(1, (lengths - 1)[:, None, None].expand(-1, 1, self.dim)).squeeze(1)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.embedding.weight

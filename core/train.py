@@ -1,0 +1,208 @@
+"""Training a backbone to early stopping, and the checkpoint cache.
+
+Training instances: every training session gives (its input -> its label); with `augment_prefixes` (our default)
+also every prefix (first i inputs -> input i+1), the usual augmentation for session-based models. Validation uses
+one instance per session (input -> label), like the test split. Adam, early stopping on validation NDCG@10 checked
+after every epoch. Deterministic for a given seed on a given device. Checkpoints are cached per
+(dataset, backbone, dim, seed, training config) under data/checkpoints and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from core.data.dataset import SessionBatch, SessionDataset, to_batch
+from core.evaluate import EvalResult, evaluate
+from core.models import SessionModel, create
+from core.paths import checkpoints_dir
+
+Progress = Callable[[str, int, int, str], None]
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines a trained backbone (the checkpoint cache key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: str = "fpmc"
+    dim: int = Field(100, ge=1)
+    seed: int = 0
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(1024, ge=1)
+    max_epochs: int = Field(60, ge=1)
+    patience: int = Field(3, ge=1)
+    loss: Literal["ce", "bpr-inbatch"] = "ce"
+    augment_prefixes: bool = True
+    max_len: int | None = Field(None, ge=1, description="input window; None = the dataset's own (10 for alkdrec)")
+    valid_metric: str = "ndcg@10"
+    exclude_seen: bool = True
+
+
+@dataclass(frozen=True)
+class Instances:
+    """Training rows: inputs (n, L) int64 right-padded, lengths (n,), targets (n,), weights (n,) float32 or None."""
+
+    inputs: np.ndarray
+    lengths: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@dataclass
+class TrainResult:
+    model: SessionModel
+    config: dict
+    curve: pd.DataFrame          # epoch, step, train_loss, valid_metric, valid_value, seconds
+    best_epoch: int
+    valid: EvalResult
+    seconds: float
+    checkpoint: Path | None
+    cached: bool
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(device)
+
+
+def window(dataset: SessionDataset, config: TrainConfig) -> int:
+    return int(config.max_len or dataset.meta.get("max_len", 50))
+
+
+def training_instances(dataset: SessionDataset, max_len: int, augment_prefixes: bool) -> Instances:
+    train = dataset.sessions[dataset.sessions["split"] == "train"]
+    inputs, targets = [], []
+    for seq, label in zip(train["items"], train["label"]):
+        full = list(seq) + [int(label)]
+        first = 1 if augment_prefixes else len(full) - 1
+        for end in range(first, len(full)):
+            inputs.append(full[max(0, end - max_len):end])
+            targets.append(full[end])
+    batch = to_batch(np.zeros(len(inputs)), inputs, np.asarray(targets), max_len)
+    return Instances(batch.inputs, batch.lengths, batch.labels)
+
+
+def model_scorer(model: SessionModel, device: torch.device) -> Callable[[SessionBatch], torch.Tensor]:
+    def score(batch: SessionBatch) -> torch.Tensor:
+        model.eval()
+        with torch.no_grad():
+            inputs = torch.as_tensor(batch.inputs, device=device)
+            lengths = torch.as_tensor(batch.lengths, device=device)
+            return model.score(inputs, lengths).cpu()
+    return score
+
+
+def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: TrainConfig, device: torch.device,
+        progress: Progress | None = None, stage: str = "train") -> tuple[pd.DataFrame, int, EvalResult]:
+    """Train `model` in place until validation `config.valid_metric` stops improving; restores the best weights."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    tensors = [torch.as_tensor(a) for a in (instances.inputs, instances.lengths, instances.targets)]
+    weights = torch.as_tensor(instances.weights) if instances.weights is not None else None
+    scorer = model_scorer(model, device)
+    best = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
+    best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, _copy_state(model)
+    rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
+                 seconds=0.0)]
+    started, step, stale = time.perf_counter(), 0, 0
+    bar = tqdm(range(1, config.max_epochs + 1), desc=f"{stage} {model.name} d={model.dim}", leave=False,
+               disable=None)
+    for epoch in bar:
+        model.train()
+        order = torch.as_tensor(rng.permutation(len(instances)))
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            index = order[start:start + config.batch_size]
+            inputs, lengths, targets = (t[index].to(device) for t in tensors)
+            row_weights = weights[index].to(device) if weights is not None else None
+            loss = model.loss(inputs, lengths, targets, config.loss, row_weights)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            step += 1
+        result = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
+        value = result.metrics[config.valid_metric]
+        rows.append(dict(epoch=epoch, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
+                         valid_value=value, seconds=time.perf_counter() - started))
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}", **{config.valid_metric: f"{value:.4f}"})
+        if progress:
+            progress(stage, epoch, config.max_epochs, f"epoch {epoch}: valid {config.valid_metric} {value:.4f}")
+        if value > best_value:
+            best, best_value, best_epoch, best_state, stale = result, value, epoch, _copy_state(model), 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return pd.DataFrame(rows), best_epoch, best
+
+
+def _copy_state(model: SessionModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fingerprint(dataset: SessionDataset) -> str:
+    stats = dataset.stats().as_dict()
+    return hashlib.sha256(json.dumps([dataset.name, stats, dataset.meta.get("seed")], sort_keys=True).encode()
+                          ).hexdigest()[:12]
+
+
+def checkpoint_path(dataset: SessionDataset, config: TrainConfig) -> Path:
+    key = hashlib.sha256((fingerprint(dataset) + config.model_dump_json()).encode()).hexdigest()[:10]
+    return checkpoints_dir() / dataset.name / f"{config.backbone}-d{config.dim}-s{config.seed}-{key}.pt"
+
+
+def load_checkpoint(path: Path, dataset: SessionDataset, device: torch.device) -> tuple[SessionModel, dict]:
+    saved = torch.load(path, map_location=device, weights_only=False)
+    config = TrainConfig(**saved["config"])
+    model = create(config.backbone, dataset.n_items, config.dim, window(dataset, config))
+    model.load_state_dict(saved["state"])
+    return model.to(device), saved
+
+
+def train(dataset: SessionDataset, config: TrainConfig, *, device: str = "auto", use_cache: bool = True,
+          progress: Progress | None = None) -> TrainResult:
+    """Train (or load from the checkpoint cache) one backbone; returns the model at its best validation epoch."""
+    target = resolve_device(device)
+    max_len = window(dataset, config)
+    valid = dataset.split("valid", max_len)
+    path = checkpoint_path(dataset, config)
+    if use_cache and path.exists():
+        model, saved = load_checkpoint(path, dataset, target)
+        scored = evaluate(model_scorer(model, target), valid, exclude_seen=config.exclude_seen)
+        return TrainResult(model, saved["config"], pd.DataFrame(saved["curve"]), saved["best_epoch"], scored,
+                           saved["seconds"], path, cached=True)
+    torch.manual_seed(config.seed)
+    model = create(config.backbone, dataset.n_items, config.dim, max_len)
+    instances = training_instances(dataset, max_len, config.augment_prefixes)
+    started = time.perf_counter()
+    curve, best_epoch, best = fit(model, instances, valid, config, target, progress)
+    seconds = time.perf_counter() - started
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp")
+    torch.save({"state": model.state_dict(), "config": config.model_dump(), "curve": curve.to_dict("list"),
+                "best_epoch": best_epoch, "seconds": seconds}, staging)
+    staging.replace(path)
+    return TrainResult(model, config.model_dump(), curve, best_epoch, best, seconds, path, cached=False)
