@@ -1,0 +1,236 @@
+"""The `alkd` command line: datasets, training, evaluation and the run store."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from core import store
+from core.data import catalog
+from core.data.errors import DataError
+from core.data.sources import all_sources
+from core.experiment import ROLE_DIMS, Outcome, evaluate_baseline, train_backbone, versions
+from core.models import backbone_names
+from core.train import TrainConfig
+
+console = Console()
+METRIC_COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@20")
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values parsed as JSON when they can be (numbers, true/false), else kept as strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
+def new_run_id(*parts: object) -> str:
+    return "-".join(str(p) for p in parts if p is not None) + "-" + uuid.uuid4().hex[:6]
+
+
+def persist(run_id: str, outcome: Outcome) -> None:
+    store.save_metrics(run_id, "test", outcome.test.metrics)
+    if outcome.valid is not None:
+        store.save_metrics(run_id, "valid", outcome.valid.metrics)
+    store.save_session_results(run_id, "test", outcome.test.session_ids, outcome.test.targets, outcome.test.ranks)
+    if outcome.curve is not None:
+        store.save_curve(run_id, outcome.curve)
+    store.finish_run(run_id, "done", timings=outcome.timings)
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> Table:
+    table = Table(title=title)
+    table.add_column("model")
+    for column in METRIC_COLUMNS:
+        table.add_column(column, justify="right")
+    for name, metrics in rows:
+        table.add_row(name, *(f"{metrics.get(c, float('nan')):.4f}" for c in METRIC_COLUMNS))
+    return table
+
+
+@click.group()
+@click.version_option(package_name="alkd")
+def main() -> None:
+    """Distil LLM recommenders into small session-based students (ALKDRec and peers)."""
+
+
+# ---- data -----------------------------------------------------------------------------------------------------
+
+@main.group()
+def data() -> None:
+    """Fetch, list and describe datasets."""
+
+
+@data.command("fetch")
+@click.argument("source")
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="local directory with the source's raw files (default: download / the package registry)")
+@click.option("--name", default=None, help="store the dataset under another name")
+@click.option("--option", "-o", "options", multiple=True, help="source option KEY=VALUE (e.g. -o seed=1)")
+def data_fetch(source: str, from_dir: Path | None, name: str | None, options: tuple[str, ...]) -> None:
+    """Build SOURCE into the canonical dataset under data/datasets and register it."""
+    try:
+        with console.status(f"building {source}…"):
+            dataset = catalog.fetch(source, from_dir, name=name, **parse_options(options))
+    except (DataError, KeyError) as error:
+        raise click.ClickException(str(error).strip('"')) from None
+    print_stats(dataset.name, dataset.stats().as_dict())
+
+
+@data.command("list")
+def data_list() -> None:
+    """Known sources and fetched datasets."""
+    fetched = set(catalog.fetched())
+    table = Table(title="dataset sources")
+    for column in ("source", "fetched", "description"):
+        table.add_column(column)
+    for name, source in sorted(all_sources().items()):
+        table.add_row(name, "yes" if name in fetched else "", source.description)
+    for name in sorted(fetched - set(all_sources())):
+        table.add_row(name, "yes", "(custom name)")
+    console.print(table)
+
+
+@data.command("stats")
+@click.argument("name")
+def data_stats(name: str) -> None:
+    """Statistics of a fetched dataset."""
+    try:
+        dataset = catalog.load(name)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    print_stats(name, dataset.stats().as_dict())
+
+
+def print_stats(name: str, stats: dict[str, Any]) -> None:
+    table = Table(title=f"{name}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
+# ---- train / evaluate -----------------------------------------------------------------------------------------
+
+def load_or_fail(name: str):
+    try:
+        return catalog.load(name)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command("train")
+@click.option("--dataset", required=True)
+@click.option("--backbone", type=click.Choice(backbone_names()), default="fpmc", show_default=True)
+@click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher", show_default=True)
+@click.option("--dim", type=int, default=None, help="embedding size (default: teacher 100, student 10)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--no-cache", is_flag=True, help="retrain even if a cached checkpoint exists")
+@click.option("--set", "settings", multiple=True, help="training setting KEY=VALUE (e.g. --set lr=0.0005)")
+def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int, device: str, no_cache: bool,
+              settings: tuple[str, ...]) -> None:
+    """Train a backbone to early stopping, evaluate it on the test split and store the run."""
+    data_set = load_or_fail(dataset)
+    try:
+        config = TrainConfig(backbone=backbone, dim=dim or ROLE_DIMS[role], seed=seed, **parse_options(settings))
+    except ValueError as error:
+        raise click.ClickException(f"invalid --set: {error}") from None
+    run_id = new_run_id("train", dataset, backbone, role, f"s{seed}")
+    store.create_run(run_id, kind="train", dataset=dataset, backbone=backbone, role=role, method=role, seed=seed,
+                     config=config.model_dump() | {"device": device}, versions=versions(), pid=os.getpid())
+    try:
+        outcome = train_backbone(data_set, config, device=device, use_cache=not no_cache,
+                                 progress=lambda stage, step, total, msg: store.update_progress(run_id, stage, step,
+                                                                                                total, msg))
+    except BaseException as error:
+        store.finish_run(run_id, "failed" if isinstance(error, Exception) else "cancelled", message=str(error)[:500])
+        raise
+    persist(run_id, outcome)
+    note = " (cached checkpoint)" if outcome.extra.get("cached") else ""
+    console.print(metrics_table(f"{run_id}{note}: test", [(f"{backbone} {role} d={config.dim}", outcome.test.metrics)]))
+
+
+@main.command("evaluate")
+@click.option("--dataset", required=True)
+@click.option("--model", "model", required=True,
+              help="a baseline (popular, transitions, sknn, vsknn) or a backbone with --role for its cached checkpoint")
+@click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher")
+@click.option("--seed", type=int, default=0)
+@click.option("--include-seen", is_flag=True, help="keep the session's own items as candidates")
+def evaluate_cmd(dataset: str, model: str, role: str, seed: int, include_seen: bool) -> None:
+    """Evaluate a reference baseline (or a cached backbone) with full ranking and store the run."""
+    from core import baselines
+    data_set = load_or_fail(dataset)
+    run_id = new_run_id("eval", dataset, model, f"s{seed}")
+    if model in baselines.available():
+        store.create_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role="baseline", method=model,
+                         seed=seed, config={"exclude_seen": not include_seen}, versions=versions(), pid=os.getpid())
+        outcome = evaluate_baseline(data_set, model, exclude_seen=not include_seen)
+    elif model in backbone_names():
+        config = TrainConfig(backbone=model, dim=ROLE_DIMS[role], seed=seed, exclude_seen=not include_seen)
+        store.create_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role=role, method=role, seed=seed,
+                         config=config.model_dump(), versions=versions(), pid=os.getpid())
+        outcome = train_backbone(data_set, config)
+    else:
+        raise click.ClickException(f"unknown model {model!r}: baselines {baselines.available()}, "
+                                   f"backbones {backbone_names()}")
+    persist(run_id, outcome)
+    console.print(metrics_table(f"{run_id}: test", [(model, outcome.test.metrics)]))
+
+
+# ---- runs -----------------------------------------------------------------------------------------------------
+
+@main.group()
+def runs() -> None:
+    """Browse the run store."""
+
+
+@runs.command("list")
+@click.option("--dataset", default=None)
+@click.option("--limit", type=int, default=50, show_default=True)
+def runs_list(dataset: str | None, limit: int) -> None:
+    frame = store.query(
+        "SELECT r.run_id, r.status, r.dataset, r.backbone, r.role, r.method, r.seed, r.stage, "
+        " (SELECT value FROM metrics m WHERE m.run_id = r.run_id AND m.split = 'test' AND m.metric = 'ndcg'"
+        "  AND m.k = 10) AS ndcg10, r.created_at FROM runs r"
+        " WHERE (? IS NULL OR r.dataset = ?) ORDER BY r.created_at DESC LIMIT ?", [dataset, dataset, limit])
+    table = Table(title=f"runs ({len(frame)})")
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+def runs_show(run_id: str) -> None:
+    run = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if run.empty:
+        raise click.ClickException(f"no run {run_id!r}; see `alkd runs list`")
+    for key, value in run.iloc[0].items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    metrics = store.query("SELECT split, metric || '@' || k AS metric, value FROM metrics WHERE run_id = ?"
+                          " ORDER BY split, metric", [run_id])
+    if not metrics.empty:
+        console.print(metrics.pivot(index="metric", columns="split", values="value").round(5).to_string())
+
+
+if __name__ == "__main__":
+    main()
