@@ -43,6 +43,21 @@ MIGRATIONS: list[str] = [
         raw_reply VARCHAR, ranking BIGINT[], rationale VARCHAR, n_valid BIGINT, input_tokens BIGINT,
         output_tokens BIGINT, usd DOUBLE, latency_s DOUBLE, error VARCHAR, simulated BOOLEAN, created_at TIMESTAMPTZ);
     """,
+    # LLM teachers (core/teachers): per-call session context and accounting; versioned prompt hints.
+    """
+    ALTER TABLE llm_calls ADD COLUMN session_id BIGINT;
+    ALTER TABLE llm_calls ADD COLUMN dataset VARCHAR;
+    ALTER TABLE llm_calls ADD COLUMN label BIGINT;
+    ALTER TABLE llm_calls ADD COLUMN raw_ranking BIGINT[];
+    ALTER TABLE llm_calls ADD COLUMN status VARCHAR;
+    ALTER TABLE llm_calls ADD COLUMN attempts BIGINT;
+    ALTER TABLE llm_calls ADD COLUMN mode VARCHAR;
+    ALTER TABLE llm_calls ADD COLUMN cache_read_tokens BIGINT;
+    ALTER TABLE llm_calls ADD COLUMN cache_write_tokens BIGINT;
+    CREATE TABLE hints (
+        dataset VARCHAR, version BIGINT, text VARCHAR, provider VARCHAR, model VARCHAR, created_at TIMESTAMPTZ,
+        source VARCHAR, simulated BOOLEAN, PRIMARY KEY (dataset, version));
+    """,
 ]
 
 

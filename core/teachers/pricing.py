@@ -1,0 +1,203 @@
+"""Prices (USD per million tokens) from the shipped `prices.toml`, per-call cost, and pre-run estimates.
+
+Token estimates: input = prompt characters / 4; output = 4 tokens per id x n_out + 60 for the rationale.
+Worst case (what the budget reserves before a call): every UTF-8 byte of the prompt as one token (a BPE token never
+covers less than one byte) plus per-message overhead, and the full max_tokens of output.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import tomllib
+
+from core.teachers.types import Completion, Prompt, RankRequest
+
+if TYPE_CHECKING:
+    from core.teachers.providers.base import Provider
+
+PER_MESSAGE_OVERHEAD_TOKENS = 16
+OUTPUT_TOKENS_PER_ID = 4
+RATIONALE_TOKENS = 60
+
+
+class UnknownPriceError(KeyError):
+    """No price is known for a model; the message names it and says how to pass one."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens. cached_input: OpenAI's price for cached prompt tokens (default = input);
+    cache_write / cache_read: Anthropic prompt-cache token prices (default = input)."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+    cache_read: float | None = None
+
+    @property
+    def free(self) -> bool:
+        return self.input == 0 and self.output == 0 and not self.cache_write
+
+
+FREE = Price(0.0, 0.0)
+
+
+@lru_cache(maxsize=8)
+def _load(extra: str | None) -> dict[str, Any]:
+    table = tomllib.loads(resources.files("core.teachers").joinpath("prices.toml").read_text(encoding="utf-8"))
+    if extra:
+        user = tomllib.loads(Path(extra).read_text(encoding="utf-8"))
+        table.setdefault("models", {}).update(user.get("models", {}))
+        if "local" in user:
+            table.setdefault("local", {}).setdefault("patterns", []).extend(user["local"].get("patterns", []))
+        if "batch_discount" in user:
+            table["batch_discount"] = user["batch_discount"]
+    return table
+
+
+def price_table() -> dict[str, Any]:
+    """The shipped prices merged with the TOML file named by ALKD_PRICES (if set)."""
+    return _load(os.environ.get("ALKD_PRICES") or None)
+
+
+def batch_discount() -> float:
+    return float(price_table().get("batch_discount", 0.5))
+
+
+def _from_entry(model: str, entry: Mapping[str, Any]) -> Price:
+    price = Price(float(entry["input"]), float(entry["output"]),
+                  None if entry.get("cached_input") is None else float(entry["cached_input"]),
+                  None if entry.get("cache_write") is None else float(entry["cache_write"]),
+                  None if entry.get("cache_read") is None else float(entry["cache_read"]))
+    if model.startswith("claude") and price.cache_write is None:
+        price = Price(price.input, price.output, price.cached_input, price.input * 1.25,
+                      price.input * 0.1 if price.cache_read is None else price.cache_read)
+    return price
+
+
+def price_for(model: str, override: Price | tuple[float, float] | None = None) -> Price:
+    """The price of `model`; `override` (a Price or (input, output) USD per million tokens) wins."""
+    if override is not None:
+        return override if isinstance(override, Price) else Price(float(override[0]), float(override[1]))
+    table = price_table()
+    models: dict[str, Any] = table.get("models", {})
+    if model in models:
+        return _from_entry(model, models[model])
+    prefixes = [name for name in models if model.startswith(name)]
+    if prefixes:
+        best = max(prefixes, key=len)
+        return _from_entry(best, models[best])
+    for pattern in table.get("local", {}).get("patterns", []):
+        if fnmatch.fnmatch(model.lower(), pattern.lower()):
+            return FREE
+    raise UnknownPriceError(
+        f"No price known for model {model!r}. Pass its price in USD per million tokens, e.g. "
+        f"price=Price(input=..., output=...) (or price=(input, output)) when creating the provider, or add "
+        f"[models.\"{model}\"] with input = ... and output = ... to a TOML file named by the ALKD_PRICES "
+        "environment variable.")
+
+
+def cost(price: Price, completion: Completion, batch: bool = False) -> float:
+    """USD of one completion. OpenAI's cached_input_tokens are part of input_tokens; Anthropic's cache tokens are
+    not."""
+    cached = min(completion.cached_input_tokens, completion.input_tokens)
+    usd = ((completion.input_tokens - cached) * price.input
+           + cached * (price.cached_input if price.cached_input is not None else price.input)
+           + completion.output_tokens * price.output
+           + completion.cache_write_tokens * (price.cache_write if price.cache_write is not None else price.input)
+           + completion.cache_read_tokens * (price.cache_read if price.cache_read is not None else price.input)) / 1e6
+    return usd * (batch_discount() if batch else 1.0)
+
+
+def estimate_tokens(text: str) -> int:
+    """Expected tokens of a text: characters / 4."""
+    return math.ceil(len(text) / 4)
+
+
+def worst_case_input_tokens(prompt: Prompt, extra: Sequence[str] = (), overhead: int = 0) -> int:
+    """An upper bound on input tokens: UTF-8 bytes of every part + per-message overhead + provider overhead."""
+    parts = [prompt.system, prompt.user, *extra]
+    return sum(len(p.encode("utf-8")) for p in parts) + PER_MESSAGE_OVERHEAD_TOKENS * len(parts) + overhead
+
+
+def worst_case_usd(price: Price, input_tokens: int, max_output_tokens: int, batch: bool = False) -> float:
+    """The most a call can cost: every input token at the dearest input rate, plus max_tokens of output."""
+    dearest_in = max(price.input, price.cache_write or 0.0, price.cached_input or 0.0, price.cache_read or 0.0)
+    usd = (input_tokens * dearest_in + max_output_tokens * price.output) / 1e6
+    return usd * (batch_discount() if batch else 1.0)
+
+
+def expected_output_tokens(n_out: int = 25, with_rationale: bool = True) -> int:
+    return OUTPUT_TOKENS_PER_ID * n_out + (RATIONALE_TOKENS if with_rationale else 0)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Expected tokens and USD of a run before it starts; worst_case_usd is what the budget may reserve."""
+
+    n_requests: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    worst_case_usd: float
+    model: str
+    batch: bool = False
+
+    @property
+    def usd_per_request(self) -> float:
+        return self.usd / self.n_requests if self.n_requests else 0.0
+
+
+def _typical_request(n_session: int = 8, n_candidates: int = 50, title_chars: int = 26) -> RankRequest:
+    title = "T" * title_chars
+    return RankRequest(session_id=0, session_items=list(range(1, n_session + 1)), session_titles=[title] * n_session,
+                       candidates=list(range(1000, 1000 + n_candidates)), candidate_titles=[title] * n_candidates)
+
+
+def estimate(requests: Sequence[RankRequest] | int, provider: "Provider | str" = "openai", model: str | None = None,
+             *, batch: bool = False, price: Price | tuple[float, float] | None = None,
+             max_output_tokens: int = 512) -> Estimate:
+    """Tokens and USD of ranking `requests` (or that many typical sessions: 8 items, 50 candidates, 26-char titles).
+
+    provider: a Provider (its prompt builder, model and price are used) or a registry name (then `model` is needed
+    unless the name has a default, e.g. "openai" -> gpt-4o-mini). Raises UnknownPriceError for an unpriced model.
+    """
+    from core.teachers.prompts import build_rank_prompt
+    from core.teachers.providers import default_model
+
+    if isinstance(provider, str):
+        model = model or default_model(provider)
+        build = build_rank_prompt
+        the_price = price_for(model, price)
+    else:
+        model = model or provider.model
+        build = provider.build_prompt
+        the_price = price_for(model, price) if (price is not None or model != provider.model) else provider.price
+    if isinstance(requests, int):
+        sample, scale = [_typical_request()], requests
+    else:
+        sample, scale = list(requests), 1
+    n = len(sample) * scale
+    tokens_in = tokens_out = worst = 0
+    for request in sample:
+        prompt = build(request)
+        tokens_in += estimate_tokens(prompt.system) + estimate_tokens(prompt.user) + 2 * PER_MESSAGE_OVERHEAD_TOKENS
+        tokens_out += expected_output_tokens(request.options.n_out, request.options.with_rationale)
+        worst += worst_case_input_tokens(prompt)
+    tokens_in, tokens_out, worst = tokens_in * scale, tokens_out * scale, worst * scale
+    factor = batch_discount() if batch else 1.0
+    usd = (tokens_in * the_price.input + tokens_out * the_price.output) / 1e6 * factor
+    worst_usd = worst_case_usd(the_price, worst, max_output_tokens * n, batch)
+    return Estimate(n, tokens_in, tokens_out, usd, worst_usd, model, batch)
