@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from teacher_helpers import FAKE_ANTHROPIC_KEY
 
 from core import store
@@ -41,7 +42,7 @@ def test_cache_token_accounting(db, fake_server, requests_for):
     teacher = get_provider("anthropic", base_url=server.anthropic_url)
     response = teacher.rank(requests_for(1), db=db)[0]
     # fake usage: input = chars/4, output = chars/4; haiku-4-5 = $1 / $5 per MTok
-    assert response.usd == response.input_tokens * 1e-6 + response.output_tokens * 5e-6
+    assert response.usd == pytest.approx(response.input_tokens * 1e-6 + response.output_tokens * 5e-6)
 
 
 def test_429_then_ok_and_empty_reply_repair(db, fake_server, requests_for):
