@@ -131,6 +131,9 @@ def from_raw(name: str, source: str, items: pd.DataFrame, sessions: pd.DataFrame
             raise DataError(f"session {sessions['session_id'].iloc[row]!r} uses item {missing!r}, which is not in the "
                             "items table", file=file, field="item_id", fix="add the item to the items file or drop it")
         ids = [i for i in ids if i is not None]
+        if not drop_unknown and not ids:
+            raise DataError(f"session {sessions['session_id'].iloc[row]!r} has fewer than 2 items", file=file,
+                            field="items", fix="sessions need at least one input item plus the next item")
         if label_id is None or not ids:
             continue
         mapped_inputs.append(ids)

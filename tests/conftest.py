@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny datasets built in code, an isolated data home and store per test, the shared-data path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data.dataset import SessionDataset, from_raw
+
+SHARED_ALKDREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alkdrec"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data directory and DuckDB file."""
+    home = tmp_path / "alkd-home"
+    monkeypatch.setenv("ALKD_HOME", str(home))
+    monkeypatch.delenv("ALKD_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def alkdrec_dir() -> Path:
+    if not (SHARED_ALKDREC / "SHA256SUMS").exists():
+        pytest.skip("../shared/data/alkdrec is absent")
+    return SHARED_ALKDREC
+
+
+def make_dataset(n_sessions: int = 60, n_items: int = 12, seed: int = 0, max_len: int = 5) -> SessionDataset:
+    """Sessions that walk item ids upward (i -> i+1 mod n_items) from a random start: learnable transitions."""
+    rng = np.random.default_rng(seed)
+    sequences = []
+    for _ in range(n_sessions):
+        start, length = int(rng.integers(0, n_items)), int(rng.integers(3, 7))
+        sequences.append([f"i{(start + step) % n_items}" for step in range(length)])
+    split = np.array(["train"] * n_sessions, dtype=object)
+    split[int(0.6 * n_sessions):int(0.8 * n_sessions)] = "valid"
+    split[int(0.8 * n_sessions):] = "test"
+    sessions = pd.DataFrame({"session_id": range(n_sessions), "items": [s[:-1] for s in sequences],
+                             "label": [s[-1] for s in sequences], "split": split})
+    items = pd.DataFrame({"raw_id": [f"i{i}" for i in range(n_items)], "title": [f"Item {i}" for i in range(n_items)]})
+    return from_raw("tiny", "test", items, sessions, file="<in-code>", meta={"max_len": max_len})
+
+
+@pytest.fixture
+def tiny() -> SessionDataset:
+    return make_dataset()

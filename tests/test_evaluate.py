@@ -1,0 +1,59 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.data.dataset import to_batch
+from core.evaluate import evaluate, metrics_from_ranks, paired_ttest, per_session, target_ranks, mean_std
+
+
+def batch():
+    # items 1..5; session 0 saw [1, 2] and wants 3; session 1 saw [4] and wants 1
+    return to_batch(np.array([10, 11]), [[1, 2], [4]], np.array([3, 1]), max_len=3)
+
+
+def scores():
+    # column 0 is padding; higher is better
+    return torch.tensor([[9.0, 5.0, 4.0, 1.0, 2.0, 3.0],
+                         [9.0, 1.0, 1.0, 0.5, 8.0, 1.0]])
+
+
+def test_ranks_exclude_seen_items_padding_and_break_ties_by_id():
+    ranks = target_ranks(scores(), batch())
+    # session 0: candidates 3,4,5 (1,2 seen, 0 padding): 5 (3.0) and 4 (2.0) beat 3 (1.0) -> rank 2
+    # session 1: candidates 1,2,3,5: item 1 ties with 2 and 5 at 1.0 but has the lowest id -> rank 0
+    assert ranks.tolist() == [2, 0]
+
+
+def test_ranks_can_keep_seen_items():
+    assert target_ranks(scores(), batch(), exclude_seen=False).tolist() == [4, 1]
+
+
+def test_metrics_by_hand():
+    metrics = metrics_from_ranks(np.array([0, 2, 7, 30]), ks=(5, 10))
+    assert metrics["recall@5"] == pytest.approx(2 / 4)
+    assert metrics["recall@10"] == pytest.approx(3 / 4)
+    assert metrics["ndcg@5"] == pytest.approx((1 + 1 / math.log2(4)) / 4)
+    assert metrics["ndcg@10"] == pytest.approx((1 + 1 / math.log2(4) + 1 / math.log2(9)) / 4)
+    assert metrics["mrr@10"] == pytest.approx((1 + 1 / 3 + 1 / 8) / 4)
+
+
+def test_evaluate_chunks_give_the_same_ranks():
+    b = to_batch(np.arange(50), [[i % 7 + 1] for i in range(50)], np.array([(i + 1) % 7 + 1 for i in range(50)]), 2)
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    score = lambda part: table[part.session_ids]  # noqa: E731
+    assert np.array_equal(evaluate(score, b, chunk=7).ranks, evaluate(score, b, chunk=1000).ranks)
+
+
+def test_per_session_and_stats():
+    ranks = np.array([0, 3, 12])
+    assert per_session(ranks, "recall@10").tolist() == [1.0, 1.0, 0.0]
+    assert per_session(ranks, "mrr@20").tolist() == pytest.approx([1.0, 0.25, 1 / 13])
+    assert mean_std([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0))
+    assert mean_std([4.0]) == (4.0, 0.0)
+    test = paired_ttest([0.3, 0.4, 0.5, 0.45], [0.1, 0.2, 0.25, 0.3])
+    assert test.p_value < 0.01 and test.mean_difference == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        paired_ttest([1.0, 2.0], [1.0])

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from core.evaluate import evaluate
+from core.train import TrainConfig, model_scorer, resolve_device, train, training_instances
+
+
+def test_training_instances_with_and_without_prefixes(tiny):
+    plain = training_instances(tiny, max_len=5, augment_prefixes=False)
+    augmented = training_instances(tiny, max_len=5, augment_prefixes=True)
+    train = tiny.sessions[tiny.sessions["split"] == "train"]
+    assert len(plain) == len(train)
+    assert len(augmented) == int(train["items"].map(len).sum())
+    assert plain.targets.tolist() == train["label"].tolist()
+    assert (augmented.lengths >= 1).all() and (augmented.lengths <= 5).all()
+
+
+def test_train_learns_transitions_is_deterministic_and_cached(tiny):
+    config = TrainConfig(backbone="fpmc", dim=8, seed=3, lr=0.05, batch_size=16, max_epochs=30, patience=30)
+    first = train(tiny, config, device="cpu")
+    assert not first.cached and first.checkpoint.exists()
+    test = evaluate(model_scorer(first.model, resolve_device("cpu")), tiny.split("test"))
+    assert test.metrics["recall@5"] >= 0.9          # i -> i+1 is learnable, random would be ~5/12
+    again = train(tiny, config, device="cpu", use_cache=False)
+    assert np.array_equal(again.valid.ranks, first.valid.ranks)
+    cached = train(tiny, config, device="cpu")
+    assert cached.cached and cached.best_epoch == first.best_epoch
+    assert np.array_equal(cached.valid.ranks, first.valid.ranks)
+    assert list(first.curve.columns) == ["epoch", "step", "train_loss", "valid_metric", "valid_value", "seconds"]
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError):
+        TrainConfig(dim=0)
+    with pytest.raises(ValueError):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ValueError):
+        TrainConfig(learning_rate=0.1)
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("has CUDA")
+    with pytest.raises(RuntimeError, match="no CUDA"):
+        resolve_device("cuda")
