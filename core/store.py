@@ -58,6 +58,20 @@ MIGRATIONS: list[str] = [
         dataset VARCHAR, version BIGINT, text VARCHAR, provider VARCHAR, model VARCHAR, created_at TIMESTAMPTZ,
         source VARCHAR, simulated BOOLEAN, PRIMARY KEY (dataset, version));
     """,
+    # Distillation runs (alkd run): the selection over the pool, what the teacher answered, the category, and
+    # per-run LLM accounting for the dashboard.
+    """
+    CREATE TABLE selections (
+        run_id VARCHAR, session_id BIGINT, consistency DOUBLE, difficulty DOUBLE, position BIGINT, gain DOUBLE,
+        probability DOUBLE, picked BOOLEAN, pick_order BIGINT, category VARCHAR, call_key VARCHAR,
+        hit_position BIGINT, student_rank BIGINT, n_valid BIGINT);
+    CREATE TABLE run_candidates (run_id VARCHAR, session_id BIGINT, candidates BIGINT[]);
+    ALTER TABLE runs ADD COLUMN budget BIGINT;
+    ALTER TABLE runs ADD COLUMN usd_cap DOUBLE;
+    ALTER TABLE runs ADD COLUMN usd_spent DOUBLE DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN n_labelled BIGINT DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN groups VARCHAR;
+    """,
 ]
 
 
