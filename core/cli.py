@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ from core import store
 from core.data import catalog
 from core.data.errors import DataError
 from core.data.sources import all_sources
-from core.experiment import ROLE_DIMS, Outcome, evaluate_baseline, train_backbone, versions
+from core.experiment import ROLE_DIMS, evaluate_baseline, train_backbone
 from core.models import backbone_names
+from core.records import fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
 console = Console()
@@ -36,20 +35,6 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value
     return options
-
-
-def new_run_id(*parts: object) -> str:
-    return "-".join(str(p) for p in parts if p is not None) + "-" + uuid.uuid4().hex[:6]
-
-
-def persist(run_id: str, outcome: Outcome) -> None:
-    store.save_metrics(run_id, "test", outcome.test.metrics)
-    if outcome.valid is not None:
-        store.save_metrics(run_id, "valid", outcome.valid.metrics)
-    store.save_session_results(run_id, "test", outcome.test.session_ids, outcome.test.targets, outcome.test.ranks)
-    if outcome.curve is not None:
-        store.save_curve(run_id, outcome.curve)
-    store.finish_run(run_id, "done", timings=outcome.timings)
 
 
 def metrics_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> Table:
@@ -152,14 +137,12 @@ def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int
     except ValueError as error:
         raise click.ClickException(f"invalid --set: {error}") from None
     run_id = new_run_id("train", dataset, backbone, role, f"s{seed}")
-    store.create_run(run_id, kind="train", dataset=dataset, backbone=backbone, role=role, method=role, seed=seed,
-                     config=config.model_dump() | {"device": device}, versions=versions(), pid=os.getpid())
+    progress = start_run(run_id, kind="train", dataset=dataset, backbone=backbone, role=role, method=role, seed=seed,
+                         config=config.model_dump() | {"device": device})
     try:
-        outcome = train_backbone(data_set, config, device=device, use_cache=not no_cache,
-                                 progress=lambda stage, step, total, msg: store.update_progress(run_id, stage, step,
-                                                                                                total, msg))
+        outcome = train_backbone(data_set, config, device=device, use_cache=not no_cache, progress=progress)
     except BaseException as error:
-        store.finish_run(run_id, "failed" if isinstance(error, Exception) else "cancelled", message=str(error)[:500])
+        fail(run_id, error)
         raise
     persist(run_id, outcome)
     note = " (cached checkpoint)" if outcome.extra.get("cached") else ""
@@ -179,17 +162,22 @@ def evaluate_cmd(dataset: str, model: str, role: str, seed: int, include_seen: b
     data_set = load_or_fail(dataset)
     run_id = new_run_id("eval", dataset, model, f"s{seed}")
     if model in baselines.available():
-        store.create_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role="baseline", method=model,
-                         seed=seed, config={"exclude_seen": not include_seen}, versions=versions(), pid=os.getpid())
-        outcome = evaluate_baseline(data_set, model, exclude_seen=not include_seen)
+        start_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role="baseline", method=model, seed=seed,
+                  config={"exclude_seen": not include_seen})
+        run = lambda: evaluate_baseline(data_set, model, exclude_seen=not include_seen)  # noqa: E731
     elif model in backbone_names():
         config = TrainConfig(backbone=model, dim=ROLE_DIMS[role], seed=seed, exclude_seen=not include_seen)
-        store.create_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role=role, method=role, seed=seed,
-                         config=config.model_dump(), versions=versions(), pid=os.getpid())
-        outcome = train_backbone(data_set, config)
+        start_run(run_id, kind="evaluate", dataset=dataset, backbone=model, role=role, method=role, seed=seed,
+                  config=config.model_dump())
+        run = lambda: train_backbone(data_set, config)  # noqa: E731
     else:
         raise click.ClickException(f"unknown model {model!r}: baselines {baselines.available()}, "
                                    f"backbones {backbone_names()}")
+    try:
+        outcome = run()
+    except BaseException as error:
+        fail(run_id, error)
+        raise
     persist(run_id, outcome)
     console.print(metrics_table(f"{run_id}: test", [(model, outcome.test.metrics)]))
 

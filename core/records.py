@@ -1,0 +1,39 @@
+"""The edge where engine results become store rows: start a run, persist an Outcome, mark failures."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Callable
+
+from core import store
+from core.experiment import Outcome, versions
+
+
+def new_run_id(*parts: object) -> str:
+    return "-".join(str(p) for p in parts if p is not None) + "-" + uuid.uuid4().hex[:6]
+
+
+def start_run(run_id: str, **fields: Any) -> Callable[[str, int, int, str], None]:
+    """Create the run row (status running, this pid, library versions); returns a progress callback for it."""
+    store.create_run(run_id, versions=versions(), pid=os.getpid(), **fields)
+
+    def progress(stage: str, step: int, total: int, message: str = "") -> None:
+        store.update_progress(run_id, stage, step, total, message)
+    return progress
+
+
+def persist(run_id: str, outcome: Outcome) -> None:
+    """Metrics (test and valid), per-session test ranks, the training curve, then status done with timings."""
+    store.save_metrics(run_id, "test", outcome.test.metrics)
+    if outcome.valid is not None:
+        store.save_metrics(run_id, "valid", outcome.valid.metrics)
+    store.save_session_results(run_id, "test", outcome.test.session_ids, outcome.test.targets, outcome.test.ranks)
+    if outcome.curve is not None:
+        store.save_curve(run_id, outcome.curve)
+    store.finish_run(run_id, "done", timings=outcome.timings)
+
+
+def fail(run_id: str, error: BaseException) -> None:
+    status = "failed" if isinstance(error, Exception) else "cancelled"
+    store.finish_run(run_id, status, message=f"{type(error).__name__}: {error}"[:500])

@@ -1,0 +1,61 @@
+import numpy as np
+from click.testing import CliRunner
+
+from core import store
+from core.cli import main
+
+
+def write_csv(folder, n_sessions=40, n_items=10, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = ["session_id,item_id,timestamp"]
+    for session in range(n_sessions):
+        start = int(rng.integers(0, n_items))
+        for step in range(int(rng.integers(3, 6))):
+            lines.append(f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}")
+    (folder / "interactions.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_fetch_train_evaluate_and_browse(tmp_path):
+    source = write_csv(tmp_path / "raw")
+    result = invoke("data", "fetch", "csv", "--from", source, "-o", "dataset_name=shop")
+    assert result.exit_code == 0, result.output
+    assert "n_sessions" in result.output
+    listing = invoke("data", "list")
+    assert "shop" in listing.output and "ml-100k" in listing.output
+    assert "n_items" in invoke("data", "stats", "shop").output
+
+    evaluated = invoke("evaluate", "--dataset", "shop", "--model", "transitions")
+    assert evaluated.exit_code == 0, evaluated.output
+    trained = invoke("train", "--dataset", "shop", "--backbone", "gru4rec", "--role", "student", "--set",
+                     "max_epochs=2", "--set", "batch_size=32")
+    assert trained.exit_code == 0, trained.output
+    runs = store.query("SELECT run_id, status, role, kind FROM runs ORDER BY created_at")
+    assert runs["status"].tolist() == ["done", "done"]
+    assert runs["role"].tolist() == ["baseline", "student"]
+    curve = store.query("SELECT count(*) AS n FROM training_curves")["n"][0]
+    assert curve >= 2
+    ranks = store.query("SELECT count(*) AS n FROM session_results WHERE run_id = ?", [runs["run_id"][1]])["n"][0]
+    assert ranks == store.query("SELECT n_test FROM datasets WHERE name = 'shop'")["n_test"][0]
+    assert "done" in invoke("runs", "list").output
+    shown = invoke("runs", "show", runs["run_id"][1])
+    assert "ndcg@10" in shown.output and "gru4rec" in shown.output
+
+
+def test_clear_errors(tmp_path):
+    missing = invoke("data", "stats", "nothing")
+    assert missing.exit_code != 0 and "alkd data fetch nothing" in missing.output
+    bad_source = invoke("data", "fetch", "no-such-source")
+    assert bad_source.exit_code != 0 and "unknown dataset source" in bad_source.output
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "interactions.csv").write_text("session_id,item_id,timestamp\ns1,a,1\ns1,b,oops\n")
+    bad_row = invoke("data", "fetch", "csv", "--from", tmp_path / "raw")
+    assert bad_row.exit_code != 0 and "line 3" in bad_row.output and "timestamp" in bad_row.output
+    bad_setting = invoke("train", "--dataset", "x", "--set", "lr=1")
+    assert bad_setting.exit_code != 0
+    assert invoke("runs", "show", "nope").exit_code != 0
