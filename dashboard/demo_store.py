@@ -1,0 +1,121 @@
+"""A synthetic run store for the dashboard's tests and benchmark (no training: rows written straight to DuckDB).
+
+`seed_store(path, ...)` writes runs in groups (one run per method x seed), test metrics, per-session ranks,
+selections over a pool with LLM calls for the picked sessions, candidates and accounting, all deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core import store
+
+LLM = {"random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"}
+QUALITY = {"student": 0.10, "teacher": 0.16, "random": 0.12, "alkdrec": 0.14, "popular": 0.05, "easiest": 0.115,
+           "hardest": 0.118, "rad-bc": 0.13, "tr": 0.125, "dllm2rec": 0.128, "llmd4rec": 0.126}
+
+
+def _insert(con, table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    con.register("_seed", frame)
+    cols = ", ".join(frame.columns)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _seed")
+    con.unregister("_seed")
+
+
+def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Sequence[str] = ("student", "alkdrec"),
+               seeds: Sequence[int] = (0, 1, 2), dataset: str = "tiny", pool: Sequence[int] | int = 40,
+               budget: int = 10, test_sessions: Sequence[int] | int = 20, n_items: int = 12,
+               teacher: str = "simulated", model: str = "simulated", usd_per_call: float = 0.0,
+               rationale: str = "Session {sid}: the user walks upward through the catalogue.",
+               base_time: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Write the rows; returns the wide per-run test metrics (run_id, method, seed, recall@10, ndcg@10, ...)."""
+    pool_ids = np.arange(pool) if isinstance(pool, int) else np.asarray(pool)
+    test_ids = np.arange(test_sessions) if isinstance(test_sessions, int) else np.asarray(test_sessions)
+    rng = np.random.default_rng(0)
+    base_time = base_time or pd.Timestamp("2026-01-01", tz="UTC")
+    runs, metrics, results, selections, candidates, calls = [], [], [], [], [], {}
+    counter = 0
+    for group in groups:
+        for method in methods:
+            for seed in seeds:
+                run_id = f"{group}-{method}-s{seed}"
+                counter += 1
+                llm = method in LLM
+                ranks = rng.geometric(QUALITY.get(method, 0.1), size=len(test_ids)) - 1
+                results.append(pd.DataFrame({"run_id": run_id, "split": "test", "session_id": test_ids,
+                                             "target": (test_ids % n_items) + 1, "rank": ranks}))
+                for k in (5, 10, 20):
+                    hit = ranks < k
+                    ndcg = np.where(hit, 1 / np.log2(ranks + 2.0), 0.0)
+                    mrr = np.where(hit, 1 / (ranks + 1.0), 0.0)
+                    metrics += [(run_id, "test", "recall", k, float(hit.mean())),
+                                (run_id, "test", "ndcg", k, float(ndcg.mean())),
+                                (run_id, "test", "mrr", k, float(mrr.mean()))]
+                n_lab = 0
+                if llm:
+                    n = len(pool_ids)
+                    consistency = np.sort(rng.random(n))
+                    order = rng.permutation(n)[:budget]
+                    picked = np.zeros(n, dtype=bool)
+                    picked[order] = True
+                    pick_order = np.full(n, -1)
+                    pick_order[order] = np.arange(budget)
+                    hit_pos = rng.integers(-1, 10, size=n)
+                    category = np.where(hit_pos == 0, "effective", np.where(hit_pos > 0, "similar", "incorrect"))
+                    keys = np.array([f"{model}-{sid}" for sid in pool_ids], dtype=object)
+                    selections.append(pd.DataFrame({
+                        "run_id": run_id, "session_id": pool_ids, "consistency": consistency,
+                        "difficulty": 1 - consistency, "position": np.arange(1, n + 1),
+                        "gain": 1.0 / np.arange(1, n + 1) ** 10.0, "probability": np.where(picked, 1.0 / budget, 0.0),
+                        "picked": picked, "pick_order": pd.array(np.where(picked, pick_order, -1)).astype("Int64"),
+                        "category": np.where(picked, category, None), "call_key": np.where(picked, keys, None),
+                        "hit_position": np.where(picked, hit_pos, -1), "student_rank": rng.integers(0, 50, size=n),
+                        "n_valid": 20}))
+                    for sid, key, hp in zip(pool_ids[order], keys[order], hit_pos[order]):
+                        ranking = [int(x) for x in ((np.arange(10) + sid) % n_items) + 1]
+                        label = int(sid % n_items) + 1
+                        if hp >= 0 and label in ranking:
+                            ranking.remove(label)
+                            ranking.insert(int(hp), label)
+                        candidates.append({"run_id": run_id, "session_id": int(sid),
+                                           "candidates": [int(x) for x in (np.arange(20) + sid) % n_items + 1]})
+                        calls.setdefault(key, {
+                            "call_key": key, "provider": teacher, "model": model, "prompt_hash": key,
+                            "prompt": f"Rank the candidates for session {sid}", "raw_reply": json.dumps(ranking),
+                            "ranking": ranking, "rationale": rationale.format(sid=int(sid)), "n_valid": 10,
+                            "input_tokens": 800, "output_tokens": 120, "usd": usd_per_call, "latency_s": 0.8,
+                            "error": None, "simulated": teacher == "simulated", "created_at": base_time,
+                            "session_id": int(sid), "dataset": dataset, "label": label, "status": "ok",
+                            "cache_read_tokens": 0, "cache_write_tokens": 0})
+                    n_lab = budget
+                stamp = base_time + pd.Timedelta(seconds=counter)
+                runs.append({"run_id": run_id, "kind": "run", "status": "done", "dataset": dataset,
+                             "backbone": "fpmc", "role": "student", "method": method,
+                             "teacher": teacher if llm else None, "seed": int(seed),
+                             "config": json.dumps({"model": model}), "versions": "{}", "timings": "{}",
+                             "message": "", "stage": "done", "step": 1, "total": 1, "pid": None, "tags": [],
+                             "created_at": stamp, "started_at": stamp, "finished_at": stamp, "updated_at": stamp,
+                             "budget": budget if llm else 0, "usd_cap": None,
+                             "usd_spent": n_lab * usd_per_call, "n_labelled": n_lab, "groups": group})
+    with store.write(path) as con:
+        frame = pd.DataFrame(runs)
+        frame["pid"] = frame["pid"].astype("Int64")
+        frame["usd_cap"] = frame["usd_cap"].astype("Float64")
+        _insert(con, "runs", frame)
+        _insert(con, "metrics", pd.DataFrame(metrics, columns=["run_id", "split", "metric", "k", "value"]))
+        _insert(con, "session_results", pd.concat(results, ignore_index=True))
+        if selections:
+            _insert(con, "selections", pd.concat(selections, ignore_index=True))
+            _insert(con, "run_candidates", pd.DataFrame(candidates))
+            existing = set(con.execute("SELECT call_key FROM llm_calls").df()["call_key"])
+            _insert(con, "llm_calls", pd.DataFrame([c for k, c in calls.items() if k not in existing]))
+    wide = pd.DataFrame(metrics, columns=["run_id", "split", "metric", "k", "value"])
+    wide["key"] = wide["metric"] + "@" + wide["k"].astype(str)
+    return wide.pivot(index="run_id", columns="key", values="value").reset_index()

@@ -1,0 +1,118 @@
+"""Launch: configure a comparison, see what it will cost and what p* looks like, start `alkd run` in the background."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.selection.alkdrec import max_min_policy
+from dashboard import data
+
+st.title("Launch a comparison")
+
+frame = data.datasets()
+names = list(frame["name"])
+if not names:
+    st.warning("No dataset fetched yet: run `alkd data fetch ml-100k` first.")
+default = names.index("ml-100k") if "ml-100k" in names else 0
+
+left, right = st.columns([1, 1])
+with left:
+    dataset = st.selectbox("Dataset", names, index=default if names else None, key="dataset")
+    backbone = st.selectbox("Student backbone", data.BACKBONES, key="backbone")
+    methods = st.multiselect("Methods", data.ALL_METHODS, default=data.DEMO_METHODS, key="methods",
+                             help="Baselines popular/transitions/sknn/vsknn ignore the backbone and the teacher.")
+    teacher = st.selectbox("Teacher", data.TEACHERS, key="teacher",
+                           format_func=lambda t: "simulated (what-if stand-in, not an LLM)" if t == "simulated" else t)
+    model = base_url = None
+    if teacher in data.KEY_ENV:
+        from core.teachers.providers import default_model
+        model = st.text_input("Model", value=default_model(teacher), key="model")
+        base_url = st.text_input("Base URL (optional: an OpenAI-compatible local server)", value="",
+                                 key="base_url") or None
+        name, masked = data.key_status(teacher)
+        if masked:
+            st.caption(f"🔑 {name}: `{masked}` (from the environment or st.secrets; never stored)")
+        else:
+            st.caption(f"🔑 {name}: not set")
+    hit_rate = None
+    if teacher == "simulated":
+        hit_rate = st.slider("Simulated hit rate (SIMULATED teacher: probability it ranks the true next item first)",
+                             0.0, 1.0, 0.53, 0.01, key="hit_rate")
+with right:
+    pool = data.pool_size(dataset) if dataset else None
+    budget = st.number_input("LLM budget (sessions labelled per run)", min_value=0, value=min(100, pool or 100), step=10, key="budget",
+                             help=f"The pool has {pool} training sessions." if pool else None)
+    use_cap = st.checkbox("Cap the spend in USD", value=False, key="use_cap",
+                          disabled=teacher not in data.KEY_ENV)
+    usd_cap = st.number_input("USD cap per run", min_value=0.0, value=1.0, step=0.5, key="usd_cap",
+                              disabled=not use_cap or teacher not in data.KEY_ENV)
+    st.markdown("**Category ratios** k_ef : k_si : k_in")
+    c1, c2, c3 = st.columns(3)
+    r_ef = c1.number_input("k_ef (effective)", min_value=0.0, value=1.0, step=1.0, key="r_ef")
+    r_si = c2.number_input("k_si (similar)", min_value=0.0, value=5.0, step=1.0, key="r_si")
+    r_in = c3.number_input("k_in (incorrect)", min_value=0.0, value=4.0, step=1.0, key="r_in")
+    mu = st.number_input("mu (gain exponent)", min_value=0.0, value=10.0, step=1.0, key="mu")
+    seeds = st.text_input("Seeds", value="0", key="seeds", help="0-4 or 0,1,2")
+    mode = st.radio("Mode", ["paper", "authors-code"], horizontal=True, key="mode")
+    group = st.text_input("Group name (optional)", value="", key="group")
+    tags = [t.strip() for t in st.text_input("Tags (comma separated)", value="", key="tags").split(",") if t.strip()]
+
+cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,
+                        model=model, base_url=base_url, budget=int(budget),
+                        usd_cap=float(usd_cap) if use_cap and teacher in data.KEY_ENV else None,
+                        ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds, hit_rate=hit_rate, mode=mode,
+                        group=group.strip() or None, tags=tags)
+
+st.subheader("Cost estimate")
+estimate = data.cost_estimate(cfg)
+n_llm = data.n_llm_runs(cfg)
+if teacher in data.KEY_ENV:
+    if estimate is None:
+        st.warning(f"No price for {data.model_for(cfg)!r}: no estimate.")
+    else:
+        per_run, total = estimate
+        cols = st.columns(3)
+        cols[0].metric("Expected per labelled run", f"${per_run:,.4f}")
+        cols[1].metric("Runs asking the LLM", n_llm)
+        cols[2].metric("At most for this launch", f"${total:,.4f}", help="Cached prompts are not paid twice.")
+else:
+    st.metric("Expected cost", "$0.00", help=f"The {teacher} teacher is free"
+              + (" (SIMULATED)" if teacher == "simulated" else ""))
+
+st.subheader("Selection policy p*")
+if pool and sum(cfg.ratios) > 0 and cfg.mu > 0:
+    policy = max_min_policy(pool, cfg.mu, cfg.ratios, mode=cfg.mode)
+    r = policy.ratios
+    st.caption(f"Normalised ratios: effective {r.effective:.2f}, similar {r.similar:.2f}, incorrect {r.incorrect:.2f}; "
+               f"pool N = {pool}, k* = {policy.k_star}, support = {policy.support}, segment cut = {policy.cut}.")
+    stride = max(1, pool // 4000)
+    x = np.arange(1, pool + 1)[::stride]
+    fig = go.Figure(go.Scatter(x=x, y=policy.probabilities[::stride], mode="lines", name="p*", fill="tozeroy"))
+    fig.add_vline(x=policy.k_star, line_dash="dash", line_color="crimson",
+                  annotation_text=f"k* = {policy.k_star}", annotation_position="top left")
+    if policy.cut:
+        fig.add_vline(x=policy.cut, line_dash="dot", line_color="gray", annotation_text="cut")
+    fig.update_layout(xaxis_title="position in the pool (1 = hardest, sorted by difficulty)",
+                      yaxis_title="selection probability p*", height=320, margin=dict(t=30, b=40, l=50, r=20))
+    st.plotly_chart(fig, key="pstar")
+else:
+    st.info("Pick a fetched dataset and non-zero ratios to see p*.")
+
+st.subheader("Launch")
+errors, warnings = data.validate(cfg)
+for error in errors:
+    st.error(error)
+for warning in warnings:
+    st.warning(warning)
+st.code(" ".join(data.command(cfg)), language="bash")
+if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
+    errors, _ = data.validate(cfg)
+    if not errors:
+        pid, log, argv = data.launch(cfg)
+        st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
+        st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")
+if "last_launch" in st.session_state:
+    last = st.session_state["last_launch"]
+    st.caption(f"Last launch: group {last['group']}, process {last['pid']}, log {last['log']}")

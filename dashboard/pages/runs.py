@@ -1,0 +1,100 @@
+"""Runs: every run in the store with live progress; filter, tag, cancel, delete."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+st.title("Runs")
+
+live = st.toggle("Live refresh (every 3 s)", value=True, key="live")
+columns = ["effective", "progress", "stage", "message", "dataset", "backbone", "method", "teacher", "model", "seed",
+           "budget", "n_labelled", "usd_spent", "ndcg10", "groups", "tags", "run_id", "created_at"]
+
+
+def filtered(frame: pd.DataFrame) -> pd.DataFrame:
+    state = st.session_state
+    for column, key in (("effective", "f_status"), ("dataset", "f_dataset"), ("method", "f_method"),
+                        ("groups", "f_group")):
+        chosen = state.get(key) or []
+        if chosen:
+            frame = frame[frame[column].isin(chosen)]
+    tag = state.get("f_tag") or []
+    if tag:
+        frame = frame[frame["tags"].map(lambda tags: bool(set(tags) & set(tag)))]
+    text = (state.get("f_text") or "").strip().lower()
+    if text:
+        frame = frame[frame["run_id"].str.lower().str.contains(re.escape(text))]
+    return frame
+
+
+all_runs = data.runs()
+with st.expander("Filters", expanded=True):
+    c = st.columns(5)
+    c[0].multiselect("Status", ["running", "done", "failed", "cancelled"], key="f_status")
+    c[1].multiselect("Dataset", sorted(all_runs["dataset"].dropna().unique()), key="f_dataset")
+    c[2].multiselect("Method", sorted(all_runs["method"].dropna().unique()), key="f_method")
+    c[3].multiselect("Group", sorted(all_runs["groups"].dropna().unique()), key="f_group")
+    c[4].multiselect("Tag", sorted({t for tags in all_runs["tags"] for t in tags}), key="f_tag")
+    st.text_input("Run id contains", key="f_text")
+
+
+@st.fragment(run_every=3 if live else None)
+def table() -> None:
+    frame = filtered(data.runs())
+    counts = frame["effective"].value_counts()
+    st.caption(" · ".join(f"{status}: {counts.get(status, 0)}" for status in ("running", "done", "failed",
+                                                                              "cancelled")) + f" · shown: {len(frame)}")
+    view = frame[columns].copy()
+    view["tags"] = view["tags"].map(lambda t: ", ".join(t))
+    st.dataframe(view, hide_index=True, width="stretch", height=min(36 * (len(view) + 1) + 3, 600), key="runs_table",
+                 column_config={
+                     "effective": st.column_config.TextColumn("status"),
+                     "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                                 format="percent"),
+                     "usd_spent": st.column_config.NumberColumn("spent USD", format="$%.4f"),
+                     "ndcg10": st.column_config.NumberColumn("NDCG@10", format="%.4f"),
+                     "n_labelled": st.column_config.NumberColumn("labelled"),
+                     "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+                 })
+    died = frame[(frame["effective"] == "failed") & (frame["status"] == "running")]
+    for row in died.head(5).itertuples():
+        st.error(f"{row.run_id}: its process {row.pid} is gone — shown as failed. Last message: {row.message}")
+
+
+table()
+
+st.subheader("Act on runs")
+shown = filtered(all_runs)
+chosen = st.multiselect("Runs", list(shown["run_id"]), key="chosen",
+                        format_func=lambda r: f"{r} ({shown.loc[shown['run_id'] == r, 'effective'].iloc[0]})")
+c = st.columns([1, 1, 2, 1])
+if c[0].button("Cancel", key="cancel", disabled=not chosen):
+    for run_id in chosen:
+        st.toast(data.cancel(run_id))
+    st.rerun()
+confirm = c[3].checkbox("confirm delete", key="confirm_delete")
+if c[1].button("Delete", key="delete", disabled=not chosen or not confirm):
+    n = data.delete(chosen)
+    st.session_state.pop("chosen", None)
+    st.toast(f"deleted {n} run(s)")
+    st.rerun()
+tag = c[2].text_input("Tag", key="new_tag", label_visibility="collapsed", placeholder="tag to add / -tag to remove")
+if c[2].button("Apply tag", key="apply_tag", disabled=not chosen or not tag.strip()):
+    for run_id in chosen:
+        current = set(all_runs.loc[all_runs["run_id"] == run_id, "tags"].iloc[0])
+        name = tag.strip()
+        current = current - {name[1:]} if name.startswith("-") else current | {name}
+        data.set_tags(run_id, current)
+    st.rerun()
+
+if chosen:
+    group = all_runs.loc[all_runs["run_id"] == chosen[0], "groups"].iloc[0]
+    log = data.logs_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(group))}.log"
+    if group and log.exists():
+        with st.expander(f"Log of group {group}"):
+            st.code(log.read_text(errors="replace")[-4000:])
