@@ -243,3 +243,47 @@ def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test", db: P
         return frame
     return frame.pivot_table(index=["run_id", "dataset", "backbone", "role", "method", "teacher", "seed"],
                              columns="key", values="value", dropna=False).reset_index()
+
+
+# ---- distillation runs (alkd run) ------------------------------------------------------------------------------
+
+_RUN_FIELDS = {"budget", "usd_cap", "usd_spent", "n_labelled", "groups", "config", "message"}
+
+
+def set_run_fields(run_id: str, db: Path | str | None = None, **fields: Any) -> None:
+    """Update some of runs.(budget, usd_cap, usd_spent, n_labelled, groups, config, message); config is JSON-dumped."""
+    unknown = set(fields) - _RUN_FIELDS
+    if unknown:
+        raise ValueError(f"cannot set runs columns {sorted(unknown)}")
+    if not fields:
+        return
+    values = [json.dumps(v, default=str) if k == "config" else v for k, v in fields.items()]
+    assignments = ", ".join(f"{k} = ?" for k in fields)
+    with write(db) as con:
+        con.execute(f"UPDATE runs SET {assignments}, updated_at = ? WHERE run_id = ?", [*values, now(), run_id])
+
+
+SELECTION_COLUMNS = ("session_id", "consistency", "difficulty", "position", "gain", "probability", "picked",
+                     "pick_order", "category", "call_key", "hit_position", "student_rank", "n_valid")
+
+
+def save_selections(run_id: str, frame: pd.DataFrame, db: Path | str | None = None) -> None:
+    """One row per pool session of a run's selection (columns SELECTION_COLUMNS; missing ones stored as NULL)."""
+    out = pd.DataFrame({c: frame[c] if c in frame else None for c in SELECTION_COLUMNS})
+    out.insert(0, "run_id", run_id)
+    for column in ("position", "pick_order", "hit_position", "student_rank", "n_valid", "session_id"):
+        out[column] = pd.array(out[column], dtype="Int64")
+    out["category"] = out["category"].astype(object)
+    out["call_key"] = out["call_key"].astype(object)
+    with write(db) as con:
+        con.execute("DELETE FROM selections WHERE run_id = ?", [run_id])
+        _insert_df(con, "selections", out)
+
+
+def save_run_candidates(run_id: str, candidates: dict[int, Sequence[int]], db: Path | str | None = None) -> None:
+    """session id -> the candidate ids sent to the LLM teacher."""
+    frame = pd.DataFrame({"run_id": run_id, "session_id": list(candidates),
+                          "candidates": [list(map(int, c)) for c in candidates.values()]})
+    with write(db) as con:
+        con.execute("DELETE FROM run_candidates WHERE run_id = ?", [run_id])
+        _insert_df(con, "run_candidates", frame)

@@ -1,0 +1,263 @@
+"""`alkd run` (distillation runs, one store run per (method, seed)) and `alkd estimate` (tokens and USD up front).
+
+    alkd run --dataset alkdrec-ml --backbone fpmc --method alkdrec,student --teacher replay --budget 500 --seeds 0-4
+
+Each run is created 'running' with this process's pid; progress goes to runs.stage/step/total/message (at most about
+two writes a second); at the end metrics (test, valid), per-session test ranks, the training curve, the selection
+(with categories), the candidates sent, usd_spent, n_labelled, timings and the config (with the achieved category
+ratio) are stored and the run is 'done'. SIGTERM/SIGINT: the current run becomes 'cancelled' and the process exits
+(status 130 for SIGINT, 143 for SIGTERM) without a traceback. An exception marks that run 'failed' with its message
+and the next run starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+import click
+
+from core import store
+from core.cli import METRIC_COLUMNS, console, metrics_table, new_run_id, parse_options
+from core.experiment import versions
+
+
+class Cancelled(BaseException):
+    """Raised from the signal handler so the running stage unwinds."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0..4]; '0,2,3' -> [0, 2, 3]; '1' -> [1]; mixes like '0-2,5' too."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                if high < low:
+                    raise ValueError
+                seeds.extend(range(low, high + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use e.g. 0-4 or 0,2,3", param_hint="--seeds") from None
+    if not seeds or min(seeds) < 0:
+        raise click.BadParameter(f"{text!r}: seeds must be non-negative integers", param_hint="--seeds")
+    return list(dict.fromkeys(seeds))
+
+
+def parse_methods(values: tuple[str, ...]) -> list[str]:
+    from core.distill import method_names
+    known = method_names()
+    methods = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}",
+                                 param_hint="--method")
+    return list(dict.fromkeys(methods))
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(p) for p in text.replace(",", ":").split(":"))
+        if len(parts) != 3 or min(parts) < 0 or sum(parts) <= 0:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected effective:similar:incorrect, e.g. 1:5:4",
+                                 param_hint="--ratios") from None
+    return parts  # type: ignore[return-value]
+
+
+class ProgressWriter:
+    """Throttled runs.stage/step/total/message writes: a new stage is written at once, else at most every
+    `interval` seconds."""
+
+    def __init__(self, run_id: str, interval: float = 0.5) -> None:
+        self.run_id, self.interval = run_id, interval
+        self.last, self.stage = 0.0, None
+
+    def __call__(self, stage: str, step: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if stage == self.stage and now - self.last < self.interval and step < total:
+            return
+        self.stage, self.last = stage, now
+        try:
+            store.update_progress(self.run_id, stage, int(step), int(total), message[:300])
+        except Exception:  # noqa: BLE001 - progress must never fail a run
+            pass
+
+
+def persist_result(run_id: str, result: Any) -> None:
+    store.save_metrics(run_id, "test", result.test.metrics)
+    store.save_metrics(run_id, "valid", result.valid.metrics)
+    store.save_session_results(run_id, "test", result.test.session_ids, result.test.targets, result.test.ranks)
+    if result.curve is not None and not result.curve.empty:
+        curve = result.curve[["step", "epoch", "train_loss", "valid_metric", "valid_value", "seconds"]]
+        store.save_curve(run_id, curve)
+    if result.selection is not None:
+        store.save_selections(run_id, result.selection)
+    if result.candidates:
+        store.save_run_candidates(run_id, result.candidates)
+    config = result.config.model_dump() | {"extra": result.extra}
+    store.set_run_fields(run_id, usd_spent=float(result.usd_spent), n_labelled=int(result.n_labelled),
+                         config=config)
+    store.finish_run(run_id, "done", timings=result.timings)
+
+
+@click.command("run")
+@click.option("--dataset", required=True)
+@click.option("--backbone", default="fpmc", show_default=True)
+@click.option("--method", "methods", multiple=True, required=True,
+              help="repeatable or comma list: alkdrec, random, easiest, hardest, rad-bc, tr, dllm2rec, llmd4rec, "
+                   "student, teacher, popular, transitions, sknn, vsknn")
+@click.option("--teacher", type=click.Choice(["replay", "simulated", "openai", "anthropic", "embedding"]),
+              default="replay", show_default=True)
+@click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)")
+@click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)")
+@click.option("--budget", type=int, default=500, show_default=True, help="LLM-labelled sessions (tau)")
+@click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per run")
+@click.option("--ratios", default="1:5:4", show_default=True, help="planned effective:similar:incorrect")
+@click.option("--mu", type=float, default=10.0, show_default=True)
+@click.option("--seeds", default="0", show_default=True, help="e.g. 0-4 or 0,2,3")
+@click.option("--hit-rate", type=float, default=None, help="simulated teacher's hit rate (default: recorded GPT-4)")
+@click.option("--mode", type=click.Choice(["paper", "authors-code"]), default="paper", show_default=True)
+@click.option("--group", default=None, help="a name grouping these runs (dashboard comparisons)")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--difficulty", type=click.Choice(["student", "teacher"]), default="student", show_default=True,
+              help="consistency key: pretrained student FPMC (spec default) or this backbone's teacher")
+@click.option("--force-label/--no-force-label", default=None,
+              help="force the true next item into the LLM's candidates (label leakage; default: authors-code only)")
+@click.option("--selection", default=None, help="override the method's selection strategy")
+@click.option("--option", "-o", "options", multiple=True, help="distillation parameter KEY=VALUE (e.g. patience=10)")
+def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str, model: str | None,
+            base_url: str | None, budget: int, usd_cap: float | None, ratios: str, mu: float, seeds: str,
+            hit_rate: float | None, mode: str, group: str | None, tags: tuple[str, ...], device: str,
+            difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...]) -> None:
+    """Distil into the student with each METHOD and seed; one stored run each."""
+    from core.data import catalog
+    from core.data.errors import DataError
+    from core.pipeline import RunConfig, run_pipeline
+
+    method_list, seed_list, ratio_tuple = parse_methods(methods), parse_seeds(seeds), parse_ratios(ratios)
+    try:
+        catalog.load(dataset)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    extra_options = parse_options(options)
+    current: dict[str, str | None] = {"run": None}
+
+    def on_signal(signum, _frame):
+        raise Cancelled(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    rows: list[tuple[str, dict[str, float]]] = []
+    failures = 0
+    try:
+        for seed in seed_list:
+            for method in method_list:
+                config = RunConfig(dataset=dataset, backbone=backbone, method=method, teacher=teacher, model=model,
+                                   base_url=base_url, budget=budget, usd_cap=usd_cap, ratios=ratio_tuple, mu=mu,
+                                   seed=seed, hit_rate=hit_rate, mode=mode, device=device, difficulty=difficulty,
+                                   force_label=force_label, selection=selection, options=extra_options)
+                run_id = new_run_id("run", dataset, backbone, method, f"s{seed}")
+                current["run"] = run_id
+                store.create_run(run_id, kind="distill", dataset=dataset, backbone=backbone, role="student",
+                                 method=method, teacher=teacher, seed=seed, config=config.model_dump(),
+                                 versions=versions(), pid=os.getpid(), tags=tags)
+                store.set_run_fields(run_id, budget=budget, usd_cap=usd_cap, groups=group)
+                console.print(f"[bold]{run_id}[/bold]: {method} seed {seed}")
+                try:
+                    result = run_pipeline(config, ProgressWriter(run_id))
+                    persist_result(run_id, result)
+                    rows.append((f"{method} s{seed}", result.test.metrics))
+                    extra = result.extra
+                    if "achieved_ratio" in extra:
+                        console.print("  categories achieved " + " ".join(
+                            f"{k} {v:.2f}" for k, v in extra["achieved_ratio"].items()) + " | planned " + " ".join(
+                            f"{k} {v:.2f}" for k, v in extra["planned_ratio"].items()))
+                except Exception as error:  # noqa: BLE001 - one failing run never stops the others
+                    failures += 1
+                    store.finish_run(run_id, "failed", message=f"{type(error).__name__}: {error}"[:500])
+                    console.print(f"[red]{run_id} failed:[/red] {type(error).__name__}: {error}")
+                    if os.environ.get("ALKD_DEBUG"):
+                        traceback.print_exc()
+                current["run"] = None
+    except Cancelled as cancel:
+        if current["run"]:
+            store.finish_run(current["run"], "cancelled", message=f"cancelled by {cancel}")
+        console.print(f"[yellow]cancelled ({cancel})[/yellow]")
+        sys.exit(130 if cancel.signum == signal.SIGINT else 143)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if rows:
+        console.print(metrics_table(f"{dataset} {backbone} ({teacher}, {mode}): test", rows))
+    if failures:
+        raise click.ClickException(f"{failures} run(s) failed; see `alkd runs list`")
+
+
+@click.command("estimate")
+@click.option("--dataset", required=True)
+@click.option("--teacher", default="openai", show_default=True)
+@click.option("--model", "model", default=None)
+@click.option("--budget", type=int, default=500, show_default=True)
+@click.option("--batch", is_flag=True, help="price the provider's half-price batch API")
+def estimate_cmd(dataset: str, teacher: str, model: str | None, budget: int, batch: bool) -> None:
+    """Expected tokens and USD of labelling BUDGET sessions of DATASET with a teacher."""
+    from rich.table import Table
+
+    from core.data import catalog
+    from core.data.errors import DataError
+    from core.teachers import UnknownPriceError, estimate
+
+    try:
+        data = catalog.load(dataset)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    requests = _typical_requests(data, min(budget, 50))
+    try:
+        sample = estimate(requests, teacher, model, batch=batch)
+    except (UnknownPriceError, KeyError) as error:
+        raise click.ClickException(str(error)) from None
+    scale = budget / max(1, sample.n_requests)
+    table = Table(title=f"estimate: {budget} sessions of {dataset} with {teacher}:{sample.model}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("input tokens", f"{int(sample.input_tokens * scale):,}")
+    table.add_row("output tokens", f"{int(sample.output_tokens * scale):,}")
+    table.add_row("expected USD", f"{sample.usd * scale:.4f}")
+    table.add_row("worst-case USD", f"{sample.worst_case_usd * scale:.4f}")
+    console.print(table)
+
+
+def _typical_requests(dataset, n: int):
+    """n real training sessions as requests (the catalogue's own titles), with 50 candidates by popularity."""
+    import numpy as np
+
+    from core.pipeline import build_requests
+    from core.teachers import PromptOptions
+
+    train = dataset.sessions[dataset.sessions["split"] == "train"].head(n)
+    counts = np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in train["items"]] + [np.zeros(1, int)]),
+                         minlength=dataset.n_items + 1)
+    popular = [int(i) for i in np.argsort(-counts) if i > 0][:50]
+    if len(popular) < 50:
+        popular += [i for i in range(1, dataset.n_items + 1) if i not in popular][:50 - len(popular)]
+    options = PromptOptions(domain=dataset.meta.get("domain") or ("games" if "game" in dataset.name else "movies"))
+    candidates = {int(s): tuple(popular) for s in train["session_id"]}
+    return build_requests(dataset, train["session_id"].tolist(), candidates, options)
+
+
+__all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "parse_methods", "parse_ratios", "parse_seeds",
+           "run_cmd"]

@@ -1,0 +1,252 @@
+"""Shared pieces of the distillation methods: the context a method sees, ALKDRec's position weights, the
+sampled-negative BPR loss as a model wrapper (so `core.train.fit` trains weighted rows through it), teacher top-k
+lists, and a generic early-stopping loop for objectives that are not one loss per row (DLLM2Rec, LLMD4Rec).
+
+Modes (spec alkdrec.md §13): `paper` — the method as the paper states it (position thresholds on 1-based ranks
+[1,5]/(5,15]/(15,25], BPR of each ranked item against uniformly sampled negatives); `authors-code` — the notebooks'
+behaviour (0-based thresholds j<=5/<=15/<=25, i.e. 6/10/9 items get 3/2/1, and BPR against in-batch negatives via
+the backbone's own 'bpr-inbatch' loss; lr 1e-4 for Atten-Mixer).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from core.data.dataset import SessionBatch, SessionDataset, to_batch
+from core.evaluate import EvalResult, evaluate
+from core.models.base import SessionModel
+from core.train import Instances, Progress, TrainConfig, fit, model_scorer
+
+MODES = ("paper", "authors-code")
+
+#: Distillation defaults (overridable per run with --option KEY=VALUE): fine-tuning schedule of the student.
+DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3, "batch_size": 1024, "max_epochs": 60, "patience": 5, "negatives": 1, "valid_metric": "ndcg@10",
+}
+
+
+@dataclass
+class DistillContext:
+    """What a distillation method sees.
+
+    student: the pretrained student (d=10), a private copy the method may modify. teacher: the pretrained teacher
+    recommender (d=100) of the same backbone. rankings: session id -> the LLM's cleaned ranked ids (top first) for
+    the selected sessions with a usable answer (empty for methods without an LLM). ask: for live/simulated teachers,
+    `ask(session_ids, candidates, hints) -> {sid: ranking}` queries the teacher again (LLMD4Rec rounds); None for
+    replay. params: the method's options (DEFAULTS plus --option overrides).
+    """
+
+    dataset: SessionDataset
+    backbone: str
+    student: SessionModel
+    teacher: SessionModel
+    device: torch.device
+    seed: int
+    mode: str
+    max_len: int
+    valid: SessionBatch
+    rankings: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    candidates: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    ask: Callable[..., dict[int, tuple[int, ...]]] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, DEFAULTS.get(name, default))
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        lr = self.param("lr")
+        if self.mode == "authors-code" and self.backbone == "attmix" and "lr" not in self.params:
+            lr = 1e-4  # spec §11 #20
+        values = dict(backbone=self.backbone, dim=self.student.dim, seed=self.seed, lr=lr,
+                      batch_size=int(self.param("batch_size")), max_epochs=int(self.param("max_epochs")),
+                      patience=int(self.param("patience")), valid_metric=str(self.param("valid_metric")),
+                      loss="bpr-inbatch" if self.mode == "authors-code" else "ce")
+        values.update(changes)
+        return TrainConfig(**values)
+
+    def session_inputs(self, session_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(inputs (n, L), lengths (n,), labels (n,)) of the given sessions, padded to the model window."""
+        frame = self.dataset.sessions.set_index("session_id").loc[list(session_ids)]
+        batch = to_batch(np.asarray(session_ids), list(frame["items"]), frame["label"].to_numpy(), self.max_len)
+        return batch.inputs, batch.lengths, batch.labels
+
+
+@dataclass
+class DistillResult:
+    model: SessionModel
+    curve: pd.DataFrame | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- ALKDRec position weights ---------------------------------------------------------------------------------
+
+def position_weight(j: int, mode: str = "paper") -> float:
+    """alpha for the 0-based position j of an item in the LLM's list.
+
+    paper: 1-based rank in [1,5] -> 3, (5,15] -> 2, (15,25] -> 1, beyond -> 0 (j < 5 / < 15 / < 25).
+    authors-code: [j <= 5] + [j <= 15] + [j <= 25] (the notebooks' duplication count; 6/10/9(+1) items).
+    """
+    if mode == "paper":
+        return 3.0 if j < 5 else 2.0 if j < 15 else 1.0 if j < 25 else 0.0
+    if mode == "authors-code":
+        return float((j <= 5) + (j <= 15) + (j <= 25))
+    raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+
+
+def position_weights(n: int, mode: str = "paper") -> np.ndarray:
+    """(n,) float32 alpha for positions 0..n-1."""
+    return np.array([position_weight(j, mode) for j in range(n)], dtype=np.float32)
+
+
+def ranking_rows(inputs: np.ndarray, lengths: np.ndarray, lists: Sequence[Sequence[int]],
+                 weight_fn: Callable[[int], float], n_items: int) -> Instances:
+    """One training row (session window -> listed item) per listed item with weight weight_fn(j) > 0.
+
+    inputs/lengths: (n, L)/(n,) the sessions' windows; lists: n ranked id lists. Ids outside 1..n_items are skipped.
+    """
+    rows, targets, weights = [], [], []
+    for row, items in enumerate(lists):
+        for j, item in enumerate(items):
+            w = weight_fn(j)
+            if w <= 0 or not 1 <= int(item) <= n_items:
+                continue
+            rows.append(row)
+            targets.append(int(item))
+            weights.append(w)
+    index = np.asarray(rows, dtype=np.int64)
+    return Instances(inputs[index], lengths[index], np.asarray(targets, dtype=np.int64),
+                     np.asarray(weights, dtype=np.float32))
+
+
+# ---- losses ---------------------------------------------------------------------------------------------------
+
+class SampledBPR(SessionModel):
+    """Wraps a backbone so `loss()` is BPR of each row's target against `negatives` uniformly sampled items:
+    per row -mean_n log sigmoid(S(s, v) - S(s, v'_n)), weighted per row as in SessionModel.loss. Scoring is the
+    backbone's. Used by `fit` for the paper's pairwise objective (spec §7 [P])."""
+
+    def __init__(self, inner: SessionModel, negatives: int = 1) -> None:
+        super().__init__(inner.n_items, inner.dim, inner.max_len)
+        self.inner = inner
+        self.negatives = int(negatives)
+        self.name = inner.name  # type: ignore[misc]
+
+    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.inner.encode(inputs, lengths)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.inner.item_embeddings()
+
+    def score(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.inner.score(inputs, lengths)
+
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, kind: str = "ce",
+             weights: torch.Tensor | None = None) -> torch.Tensor:
+        per_row = sampled_bpr(self.inner, inputs, lengths, targets, self.negatives)
+        if weights is None:
+            return per_row.mean()
+        return (per_row * weights).sum() / weights.sum()
+
+
+def sampled_bpr(model: SessionModel, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                negatives: int = 1) -> torch.Tensor:
+    """(B,) BPR loss of each target against `negatives` uniform items in 1..n_items."""
+    session = model.encode(inputs, lengths)
+    items = model.item_embeddings()
+    scale = model.score_scale
+    negative_ids = torch.randint(1, model.n_items + 1, (len(targets), negatives), device=targets.device)
+    positive = scale * (session * items[targets]).sum(-1, keepdim=True)
+    negative = scale * torch.einsum("bd,bnd->bn", session, items[negative_ids])
+    return -F.logsigmoid(positive - negative).mean(1)
+
+
+def fit_rows(ctx: DistillContext, rows: Instances, stage: str = "distill") -> tuple[SessionModel, pd.DataFrame, dict]:
+    """Fine-tune ctx.student on weighted rows to early stopping on validation; paper mode uses SampledBPR,
+    authors-code the backbone's in-batch BPR. Returns the fine-tuned student, its curve and facts."""
+    config = ctx.train_config()
+    model: SessionModel = ctx.student
+    if ctx.mode == "paper":
+        model = SampledBPR(ctx.student, int(ctx.param("negatives")))
+    curve, best_epoch, best = fit(model, rows, ctx.valid, config, ctx.device, ctx.progress, stage=stage)
+    student = model.inner if isinstance(model, SampledBPR) else model
+    facts = {"rows": len(rows), "weight_sum": float(rows.weights.sum()) if rows.weights is not None else len(rows),
+             "best_epoch": best_epoch, "loss": "sampled-bpr" if ctx.mode == "paper" else "bpr-inbatch",
+             "train_config": config.model_dump()}
+    return student, curve, facts
+
+
+# ---- teacher lists --------------------------------------------------------------------------------------------
+
+def top_k(model: SessionModel, inputs: np.ndarray, lengths: np.ndarray, k: int, device: torch.device,
+          exclude_seen: bool = True, chunk: int = 2048) -> np.ndarray:
+    """(n, k) int64 the model's top-k item ids per session (padding never; window items excluded by default)."""
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(inputs), chunk):
+            x = torch.as_tensor(inputs[start:start + chunk], device=device)
+            n = torch.as_tensor(lengths[start:start + chunk], device=device)
+            scores = model.score(x, n).float()
+            scores[:, 0] = -torch.inf
+            if exclude_seen:
+                scores.scatter_(1, x, -torch.inf)
+            out.append(scores.topk(min(k, scores.shape[1] - 1), dim=1).indices.cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
+
+
+# ---- a generic early-stopping loop ----------------------------------------------------------------------------
+
+def train_loop(model: SessionModel, step_loss: Callable[[int, np.random.Generator], torch.Tensor],
+               steps_per_epoch: int, ctx: DistillContext, config: TrainConfig, stage: str = "distill",
+               parameters: Sequence[torch.nn.Parameter] | None = None) -> tuple[pd.DataFrame, int, EvalResult]:
+    """Like core.train.fit but with a caller-supplied loss per step: step_loss(step_in_epoch, rng) -> scalar.
+    Early stopping on validation `config.valid_metric` after every epoch; restores the best weights."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model.to(ctx.device)
+    optimiser = torch.optim.Adam(parameters if parameters is not None else model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    scorer = model_scorer(model, ctx.device)
+    best = evaluate(scorer, ctx.valid, exclude_seen=config.exclude_seen)
+    best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, copy.deepcopy(model.state_dict())
+    rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
+                 seconds=0.0)]
+    started, step, stale = time.perf_counter(), 0, 0
+    for epoch in tqdm(range(1, config.max_epochs + 1), desc=f"{stage} {model.name}", leave=False, disable=None):
+        model.train()
+        losses = []
+        for inner in range(max(1, steps_per_epoch)):
+            loss = step_loss(inner, rng)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            step += 1
+        result = evaluate(scorer, ctx.valid, exclude_seen=config.exclude_seen)
+        value = result.metrics[config.valid_metric]
+        rows.append(dict(epoch=epoch, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
+                         valid_value=value, seconds=time.perf_counter() - started))
+        if ctx.progress:
+            ctx.progress(stage, epoch, config.max_epochs, f"epoch {epoch}: valid {config.valid_metric} {value:.4f}")
+        if value > best_value:
+            best, best_value, best_epoch, best_state, stale = result, value, epoch, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    return pd.DataFrame(rows), best_epoch, best
+
+
+def as_params(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(options or {})

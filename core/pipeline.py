@@ -1,0 +1,351 @@
+"""One distillation run end to end, persisting nothing (the CLI `alkd run` stores what comes back).
+
+    result = run_pipeline(RunConfig(dataset="alkdrec-ml", backbone="fpmc", method="alkdrec", teacher="replay"),
+                          progress=lambda stage, step, total, message: ...)
+
+Stages (progress events name them): load -> teacher (train or load the d=100 teacher recommender) -> student
+(the d=10 student) -> difficulty (consistency c_s of every pool session; default key: the pretrained student FPMC,
+spec alkdrec.md §11 #1, option `difficulty="teacher"`) -> select (core.selection.select over the training sessions;
+with the replay teacher only the recorded ones) -> candidates (teacher top-50, window excluded; the label forced in
+only when `force_label` / mode authors-code says so) -> query (the LLM teacher with Budget(max_sessions=budget,
+max_usd=usd_cap) and the DuckDB cache) -> categories -> distill -> evaluate (full ranking on valid and test).
+Checkpoints come from core.train's cache; difficulty keys and teacher lists are memoised per process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from core import baselines
+from core.data import catalog
+from core.data.dataset import SessionDataset
+from core.distill import DistillContext, get_method
+from core.distill.common import top_k
+from core.evaluate import EvalResult, evaluate, target_ranks
+from core.experiment import ROLE_DIMS, evaluate_baseline
+from core.selection import categorize, consistency, select
+from core.train import TrainConfig, model_scorer, resolve_device, train, window
+
+Progress = Callable[[str, int, int, str], None]
+SHARED_ALKDREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alkdrec"
+REPLAY_PREFIX = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
+
+
+class RunConfig(BaseModel):
+    """Everything that determines one (method, seed) run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    backbone: str = "fpmc"
+    method: str = "alkdrec"
+    teacher: str = "replay"
+    model: str | None = None
+    base_url: str | None = None
+    budget: int = Field(500, ge=1)
+    usd_cap: float | None = Field(None, ge=0)
+    ratios: tuple[float, float, float] = (1.0, 5.0, 4.0)
+    mu: float = 10.0
+    seed: int = 0
+    hit_rate: float | None = None
+    mode: str = "paper"
+    device: str = "auto"
+    difficulty: str = "student"          # student (FPMC d=10, spec default) | teacher (this backbone, d=100)
+    force_label: bool | None = None      # None: on in authors-code mode only (label leakage, see PromptOptions)
+    selection: str | None = None         # override the method's selection strategy
+    replay_path: str | None = None       # a .data or .jsonl file; default: the dataset's recorded GPT-4 file
+    options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.DEFAULTS)
+
+
+@dataclass
+class RunResult:
+    """What a run produced. selection: the pool frame (FRAME_COLUMNS + category, call_key, hit_position,
+    student_rank, n_valid) or None; candidates: session id -> candidate ids sent; responses: RankResponses."""
+
+    config: RunConfig
+    test: EvalResult
+    valid: EvalResult
+    curve: pd.DataFrame | None
+    timings: dict[str, float]
+    selection: pd.DataFrame | None = None
+    candidates: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    responses: list[Any] = field(default_factory=list)
+    usd_spent: float = 0.0
+    n_labelled: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_memo: dict[tuple, Any] = {}
+
+
+def _stage(timings: dict[str, float], name: str, started: float) -> float:
+    now = time.perf_counter()
+    timings[name] = timings.get(name, 0.0) + now - started
+    return now
+
+
+def load_models(dataset: SessionDataset, backbone: str, seed: int, device: str, progress: Progress | None,
+                role: str):
+    """The cached (or newly trained) teacher/student of a backbone; progress events under stage `role`."""
+    config = TrainConfig(backbone=backbone, dim=ROLE_DIMS[role], seed=seed)
+    return train(dataset, config, device=device, progress=progress)
+
+
+def pool_consistency(dataset: SessionDataset, model, device: torch.device, key: tuple) -> tuple[np.ndarray,
+                                                                                                 np.ndarray]:
+    """(session_ids, c_s) of every training session for `model` (memoised per process under `key`)."""
+    if key in _memo:
+        return _memo[key]
+    train_batch = dataset.split("train", int(dataset.meta.get("max_len", 50)))
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(train_batch.inputs, device=device)
+        n = torch.as_tensor(train_batch.lengths, device=device)
+        u = torch.cat([model.encode(x[i:i + 4096], n[i:i + 4096]) for i in range(0, len(x), 4096)])
+        emb = model.item_embeddings()
+    values = consistency(u.cpu().numpy(), emb.detach().cpu().numpy(), train_batch.inputs, train_batch.lengths)
+    _memo[key] = (train_batch.session_ids, values)
+    return _memo[key]
+
+
+def make_provider(config: RunConfig, dataset: SessionDataset):
+    from core.teachers import get_provider
+    from core.teachers.providers.replay import ReplayProvider
+
+    if config.teacher == "replay":
+        if config.replay_path:
+            return ReplayProvider(config.replay_path, n_items=dataset.n_items)
+        prefix = REPLAY_PREFIX.get(dataset.name)
+        source_dir = Path(dataset.meta.get("source_dir", SHARED_ALKDREC))
+        if prefix is None:
+            raise ValueError(f"the replay teacher has no recorded rankings for {dataset.name!r}; pass replay_path "
+                             "(a JSONL export) or use another teacher")
+        if not (source_dir / prefix).exists():
+            source_dir = SHARED_ALKDREC
+        return ReplayProvider.from_alkdrec(source_dir, prefix, n_items=dataset.n_items)
+    options: dict[str, Any] = {}
+    if config.model:
+        options["model"] = config.model
+    if config.base_url:
+        options["base_url"] = config.base_url
+    if config.teacher == "simulated":
+        options.update(hit_rate=config.hit_rate, dataset=dataset.meta.get("domain", dataset.name), seed=config.seed)
+    return get_provider(config.teacher, **options)
+
+
+def _prompt_options(config: RunConfig, dataset: SessionDataset):
+    from core.teachers import PromptOptions
+
+    domain = dataset.meta.get("domain") or ("games" if "game" in dataset.name.lower() else "movies")
+    force = config.force_label if config.force_label is not None else config.mode == "authors-code"
+    options = PromptOptions(domain=domain, force_label_in_candidates=force)
+    if config.mode == "authors-code":
+        options = options.with_(candidate_order="shuffled", shuffle_seed=config.seed)
+    return options
+
+
+def build_requests(dataset: SessionDataset, session_ids, candidates: dict[int, tuple[int, ...]], options,
+                   hints: dict[int, str] | None = None):
+    from core.teachers import RankRequest
+    from core.teachers.prompts import _hint_lines
+
+    titles = dataset.titles()
+    frame = dataset.sessions.set_index("session_id")
+    requests = []
+    for s in session_ids:
+        row = frame.loc[int(s)]
+        items = [int(i) for i in row["items"]]
+        cand = [int(c) for c in candidates[int(s)]]
+        hint = None
+        if hints and int(s) in hints:
+            lines = list(_hint_lines(None, options.domain))
+            lines.append("A collaborative model trained on this catalogue predicts, best first: "
+                         + "; ".join(f"{titles[i]} (id {i})" for i in hints[int(s)]))
+            hint = "\n".join(lines)
+        requests.append(RankRequest(session_id=int(s), session_items=items, session_titles=[titles[i] for i in items],
+                                    candidates=cand, candidate_titles=[titles[c] for c in cand],
+                                    label=int(row["label"]), label_title=str(titles[int(row["label"])]),
+                                    hints=hint, options=options, dataset=dataset.name))
+    return requests
+
+
+def run_pipeline(config: RunConfig, progress: Progress | None = None, *, db: Path | str | None = None) -> RunResult:
+    """Run one (method, seed); returns everything, persists nothing (the teacher's call cache aside)."""
+    emit = progress or (lambda *a: None)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    spec = get_method(config.method)
+    emit("load", 0, 1, f"loading {config.dataset}")
+    dataset = catalog.load(config.dataset)
+    max_len = int(dataset.meta.get("max_len", 50))
+    device = resolve_device(config.device)
+    valid_batch, test_batch = dataset.split("valid", max_len), dataset.split("test", max_len)
+    emit("load", 1, 1, f"{dataset.n_items} items")
+    t = _stage(timings, "load", t)
+
+    if spec.kind == "baseline":
+        emit("fit", 0, 1, f"fitting baseline {spec.name}")
+        outcome = evaluate_baseline(dataset, spec.name, max_len=max_len)
+        timings.update(outcome.timings)
+        emit("evaluate", 1, 1, "done")
+        return RunResult(config, outcome.test, outcome.valid, None, timings,
+                         extra={"kind": "baseline", "baseline": outcome.config})
+
+    teacher_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "teacher")
+    emit("teacher", 1, 1, "teacher ready" + (" (cached)" if teacher_result.cached else ""))
+    t = _stage(timings, "teacher", t)
+    student_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "student")
+    emit("student", 1, 1, "student ready" + (" (cached)" if student_result.cached else ""))
+    t = _stage(timings, "student", t)
+    teacher, student = teacher_result.model, student_result.model
+    extra: dict[str, Any] = {"kind": spec.kind, "teacher_cached": teacher_result.cached,
+                             "student_cached": student_result.cached}
+
+    if spec.kind == "reference":
+        model = student if spec.name == "student" else teacher
+        return _finish(config, model, device, valid_batch, test_batch, None, timings, t, emit, extra=extra)
+
+    ctx = DistillContext(dataset=dataset, backbone=config.backbone, student=student, teacher=teacher, device=device,
+                         seed=config.seed, mode=config.mode, max_len=max_len, valid=valid_batch,
+                         params=dict(config.options), progress=emit)
+    selection_frame, candidates, responses, usd, n_labelled = None, {}, [], 0.0, 0
+    if spec.kind == "llm":
+        provider = make_provider(config, dataset)
+        # difficulty
+        emit("difficulty", 0, 1, f"consistency from the {config.difficulty} key")
+        if config.difficulty == "student":
+            key_model = student if config.backbone == "fpmc" else load_models(
+                dataset, "fpmc", config.seed, config.device, emit, "student").model
+            key = (dataset.name, "student-fpmc", config.seed, str(device))
+        elif config.difficulty == "teacher":
+            key_model, key = teacher, (dataset.name, "teacher", config.backbone, config.seed, str(device))
+        else:
+            raise ValueError(f"difficulty must be 'student' or 'teacher', got {config.difficulty!r}")
+        pool_ids, pool_cons = pool_consistency(dataset, key_model, device, key)
+        emit("difficulty", 1, 1, f"{len(pool_ids)} training sessions")
+        t = _stage(timings, "difficulty", t)
+        # selection
+        strategy = config.selection or spec.strategy or "alkdrec"
+        available = provider.available(pool_ids) if hasattr(provider, "available") else None
+        emit("select", 0, 1, f"{strategy}: {config.budget} of {int(available.sum()) if available is not None else len(pool_ids)}")
+        pool_size = int(available.sum()) if available is not None else len(pool_ids)
+        selection = select(strategy, pool_ids, pool_cons, min(config.budget, pool_size), mu=config.mu,
+                           ratios=config.ratios, seed=config.seed, mode=config.mode, available=available)
+        picked = selection.picked_ids
+        emit("select", 1, 1, f"{len(picked)} sessions picked")
+        t = _stage(timings, "select", t)
+        # candidates
+        emit("candidates", 0, 1, "teacher top-50")
+        inputs, lengths, labels = ctx.session_inputs(picked)
+        cand_arr = top_k(teacher, inputs, lengths, 50, device)
+        candidates = {int(s): tuple(int(c) for c in cand_arr[row]) for row, s in enumerate(picked)}
+        options = _prompt_options(config, dataset)
+        emit("candidates", 1, 1, f"{len(candidates)} candidate sets")
+        t = _stage(timings, "candidates", t)
+        # query
+        from core.teachers import Budget, totals
+        budget = Budget(max_sessions=config.budget, max_usd=config.usd_cap)
+        requests = build_requests(dataset, picked, candidates, options)
+        done = [0]
+
+        def on_response(_response) -> None:
+            done[0] += 1
+            emit("query", done[0], len(requests), f"{done[0]}/{len(requests)} answered")
+
+        emit("query", 0, len(requests), f"asking {provider.name}:{provider.model}")
+        responses = provider.rank(requests, budget=budget, db=db, on_response=on_response)
+        usd = float(totals(responses)["usd_spent"])
+        answered = [r for r in responses if r.status in ("ok", "failed", "error")]
+        n_labelled = len(answered)
+        ctx.rankings = {int(r.session_id): tuple(r.ranking) for r in responses if r.ok}
+        ctx.candidates = candidates
+        t = _stage(timings, "query", t)
+        # categories
+        emit("categories", 0, 1, "labelling effective/similar/incorrect")
+        student_ranks = target_ranks(model_scorer(student, device)(
+            _batch(picked, inputs, lengths, labels)), _batch(picked, inputs, lengths, labels)).numpy()
+        by_id = {int(r.session_id): r for r in responses}
+        rank_of = dict(zip(picked.tolist(), student_ranks.tolist()))
+        label_of = dict(zip(picked.tolist(), labels.tolist()))
+        answered_ids = [int(r.session_id) for r in answered]
+        lists = [list(by_id[s].raw_ranking or by_id[s].ranking) if by_id[s].ok else None for s in answered_ids]
+        cats = categorize(lists, [label_of[s] for s in answered_ids], np.asarray([rank_of[s] for s in answered_ids],
+                                                                                 dtype=np.int64),
+                          planned_ratios=config.ratios)
+        cat_of = dict(zip(answered_ids, cats.categories.tolist()))
+        frame = selection.frame.copy()
+        frame["category"] = frame["session_id"].map(lambda s: cat_of.get(int(s)))
+        frame["call_key"] = frame["session_id"].map(lambda s: by_id[int(s)].call_key if int(s) in by_id else None)
+        frame["hit_position"] = frame["session_id"].map(
+            lambda s: by_id[int(s)].hit_position(label_of[int(s)]) if int(s) in by_id and by_id[int(s)].ok
+            else (25 if int(s) in cat_of else None)).astype("Int64")
+        frame["student_rank"] = frame["session_id"].map(lambda s: rank_of.get(int(s))).astype("Int64")
+        frame["n_valid"] = frame["session_id"].map(
+            lambda s: by_id[int(s)].n_valid if int(s) in by_id else None).astype("Int64")
+        selection_frame = frame
+        extra.update({"strategy": strategy, "pool_size": selection.pool_size, "k_star": selection.k_star,
+                      "support": selection.support, "difficulty_key": key[1],
+                      "planned_ratio": cats.planned_ratio, "achieved_ratio": cats.achieved_ratio,
+                      "category_counts": cats.counts, "teacher_model": provider.model,
+                      "force_label": options.force_label_in_candidates,
+                      "responses": {k: v for k, v in totals(responses).items()}})
+        emit("categories", 1, 1, " ".join(f"{k} {v:.2f}" for k, v in cats.achieved_ratio.items()))
+        t = _stage(timings, "categories", t)
+        # LLMD4Rec can re-ask a live/simulated teacher; the replay teacher has one recorded answer per session.
+        ctx.ask = None if provider.name == "replay" else _asker(provider, dataset, options, config, db, responses,
+                                                                 emit)
+
+    emit("distill", 0, 1, f"{spec.name}")
+    distilled = spec.distill(ctx)
+    extra["distill"] = distilled.extra
+    if spec.kind == "llm" and ctx.ask is not None:
+        usd = float(sum(r.usd for r in responses if not r.cached))
+    t = _stage(timings, "distill", t)
+    result = _finish(config, distilled.model, device, valid_batch, test_batch, distilled.curve, timings, t, emit,
+                     extra=extra)
+    result.selection, result.candidates, result.responses = selection_frame, candidates, responses
+    result.usd_spent, result.n_labelled = usd, n_labelled
+    return result
+
+
+def _batch(ids, inputs, lengths, labels):
+    from core.data.dataset import SessionBatch
+    return SessionBatch(np.asarray(ids, dtype=np.int64), inputs, lengths, labels)
+
+
+def _asker(provider, dataset, options, config, db, responses, emit):
+    """For LLMD4Rec rounds: ask again with new candidates and per-session hints; appends to `responses`."""
+    from core.teachers import Budget
+
+    def ask(session_ids, candidates, predictions):
+        spent = sum(r.usd for r in responses if not r.cached)
+        remaining = None if config.usd_cap is None else max(0.0, config.usd_cap - spent)
+        round_budget = Budget(max_sessions=len(session_ids), max_usd=remaining)
+        requests = build_requests(dataset, session_ids, candidates, options, hints=predictions)
+        emit("query", 0, len(requests), "re-asking with the student's candidates")
+        answers = provider.rank(requests, budget=round_budget, db=db)
+        responses.extend(answers)
+        return {int(r.session_id): tuple(r.ranking) for r in answers if r.ok}
+    return ask
+
+
+def _finish(config, model, device, valid_batch, test_batch, curve, timings, t, emit, extra) -> RunResult:
+    emit("evaluate", 0, 2, "valid")
+    scorer = model_scorer(model, device)
+    valid = evaluate(scorer, valid_batch)
+    emit("evaluate", 1, 2, "test")
+    test = evaluate(scorer, test_batch)
+    emit("evaluate", 2, 2, f"test ndcg@10 {test.metrics['ndcg@10']:.5f}")
+    _stage(timings, "evaluate", t)
+    return RunResult(config, test, valid, curve, timings, extra=extra)
+
+
+__all__ = ["RunConfig", "RunResult", "run_pipeline", "window", "baselines"]
