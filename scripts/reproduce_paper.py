@@ -1,0 +1,250 @@
+"""Reproduce the ALKDRec paper's Table 1/2 with the replay teacher (the authors' recorded GPT-4-turbo rankings),
+writing every run to the store, then write docs/results.md FROM THE STORE.
+
+    .venv/bin/python scripts/reproduce_paper.py --quick            # alkdrec-ml x fpmc x all methods x seeds 0-1
+    .venv/bin/python scripts/reproduce_paper.py                    # both datasets x fpmc/stamp/attmix x seeds 0-4
+    .venv/bin/python scripts/reproduce_paper.py --report-only      # only regenerate docs/results.md
+
+Resumable: a (dataset, backbone, method, seed) that already has a 'done' run in group `reproduce` (teacher replay,
+mode paper) is skipped. Each (dataset, backbone, seed) runs as one `alkd run` subprocess (so checkpoints and the
+difficulty key are shared), budget 500 (750 for FPMC on Games). Reference baselines run once per dataset (seed 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import store  # noqa: E402
+from core.evaluate import mean_std, paired_ttest, per_session  # noqa: E402
+
+GROUP = "reproduce"
+DATASETS = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
+BACKBONES = {"fpmc": "FPMC", "stamp": "STAMP", "attmix": "AttMix"}
+METHODS = ["student", "teacher", "tr", "random", "easiest", "hardest", "rad-bc", "dllm2rec", "alkdrec"]
+BASELINES = ["popular", "transitions", "sknn", "vsknn"]
+LABEL = {"student": "Student", "teacher": "Teacher", "tr": "TR", "random": "Random", "easiest": "Easiest",
+         "hardest": "Hardest", "rad-bc": "RAD-BC", "dllm2rec": "DLLM2Rec", "alkdrec": "ALKDRec",
+         "llmd4rec": "LLMD4Rec (adapted)", "popular": "Most popular", "transitions": "Transitions", "sknn": "SKNN",
+         "vsknn": "V-SKNN"}
+METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10"]
+SPEC = ROOT.parent / "shared" / "spec" / "paper_results.md"
+SHARED = ROOT.parent / "shared" / "data" / "alkdrec"
+
+
+def parse_seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out += list(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def paper_values() -> dict[tuple[str, str, str, str], float]:
+    """(dataset ML/Games, backbone FPMC/STAMP/AttMix, method label, metric) -> the paper's value."""
+    values: dict[tuple[str, str, str, str], float] = {}
+    if not SPEC.exists():
+        return values
+    table1_methods = None
+    section = ""
+    for line in SPEC.read_text().splitlines():
+        if line.startswith("## "):
+            section = line
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if "Table 1" in section:
+            if cells[:3] == ["dataset", "backbone", "metric"]:
+                table1_methods = cells[3:]
+            elif table1_methods and len(cells) == 3 + len(table1_methods) and re.match(r"^[\d.]+$", cells[3]):
+                for method, value in zip(table1_methods, cells[3:]):
+                    values[(cells[0], cells[1], method, cells[2])] = float(value)
+        elif "Table 2" in section and len(cells) == 8 and re.match(r"^[\d.]+$", cells[2]):
+            for i, backbone in enumerate(("FPMC", "STAMP", "AttMix")):
+                values[(cells[0], backbone, cells[1], "recall@10")] = float(cells[2 + 2 * i])
+                values[(cells[0], backbone, cells[1], "ndcg@10")] = float(cells[3 + 2 * i])
+    return values
+
+
+def done_runs() -> pd.DataFrame:
+    return store.query("SELECT run_id, dataset, backbone, method, seed, config FROM runs WHERE kind = 'distill'"
+                       " AND status = 'done' AND groups = ? AND teacher = 'replay'", [GROUP])
+
+
+def ensure_dataset(name: str) -> None:
+    from core.data import catalog
+    from core.data.errors import DataError
+    try:
+        catalog.load(name)
+    except DataError:
+        catalog.fetch(name, SHARED if SHARED.exists() else None)
+
+
+def run_cells(datasets, backbones, methods, seeds, dry: bool = False) -> None:
+    done = done_runs()
+    have = set(zip(done["dataset"], done["backbone"], done["method"], done["seed"]))
+    for dataset in datasets:
+        ensure_dataset(dataset)
+        base_todo = [m for m in BASELINES if m in methods and (dataset, backbones[0], m, 0) not in have]
+        if base_todo:
+            _alkd_run(dataset, backbones[0], base_todo, 0, dry)
+        for backbone in backbones:
+            for seed in seeds:
+                todo = [m for m in methods if m not in BASELINES and (dataset, backbone, m, seed) not in have]
+                if todo:
+                    _alkd_run(dataset, backbone, todo, seed, dry)
+
+
+def _alkd_run(dataset: str, backbone: str, methods: list[str], seed: int, dry: bool) -> None:
+    budget = 750 if (dataset == "alkdrec-games" and backbone == "fpmc") else 500
+    command = [sys.executable, "-c", "from core.cli import main; main()", "run", "--dataset", dataset,
+               "--backbone", backbone, "--method", ",".join(methods), "--teacher", "replay", "--budget", str(budget),
+               "--seeds", str(seed), "--mode", "paper", "--group", GROUP, "--tag", "reproduce_paper"]
+    print(" ".join(command[3:]), flush=True)
+    if not dry:
+        subprocess.run(command, cwd=ROOT, check=False)
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+def _fmt(mean: float, std: float, n: int) -> str:
+    return f"{mean:.5f} ± {std:.5f}" if n > 1 else f"{mean:.5f}"
+
+
+def report(path: Path) -> str:
+    paper = paper_values()
+    runs = done_runs()
+    metrics = store.run_metrics(list(runs["run_id"])) if not runs.empty else pd.DataFrame()
+    lines = ["# Results: ALKDRec reproduction with the replay teacher", "",
+             f"Generated by `scripts/reproduce_paper.py` from the run store on "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Every number below is read from the store "
+             f"(group `{GROUP}`, teacher `replay` = the authors' recorded GPT-4-turbo rankings, mode `paper`).", ""]
+    if metrics.empty:
+        lines += ["No runs yet: run `scripts/reproduce_paper.py --quick`.", ""]
+        path.write_text("\n".join(lines))
+        return "\n".join(lines)
+    cells = runs.groupby(["dataset", "backbone"])
+    lines += ["## Which cells were run", "", "| dataset | backbone | method | seeds |", "|---|---|---|---|"]
+    for (dataset, backbone), frame in cells:
+        for method, group in frame.groupby("method"):
+            lines.append(f"| {dataset} | {backbone} | {method} | {', '.join(map(str, sorted(group['seed'])))} |")
+    lines += ["", "Cells not listed were NOT run (a full run of 2 datasets x 3 backbones x 9 methods x 5 seeds does "
+              "not fit on the 2-core machine in the time available; the script resumes where it stopped).", ""]
+    ranks = store.query("SELECT s.run_id, s.session_id, s.rank FROM session_results s JOIN runs r USING (run_id)"
+                        " WHERE s.split = 'test' AND r.groups = ? AND r.status = 'done'", [GROUP])
+    for (dataset, backbone), frame in cells:
+        if backbone in BASELINES:
+            continue
+        ds_label, bb_label = DATASETS.get(dataset, dataset), BACKBONES.get(backbone, backbone)
+        lines += [f"## {ds_label} / {bb_label}", "",
+                  "Ours: mean ± sample std over the seeds run (n); paper: Table 1 (Student, Teacher, DLLM2Rec, "
+                  "ALKDRec) or Table 2 (TR and the selection ablations; recall@10/ndcg@10 only).", "",
+                  "| method | n | " + " | ".join(f"{m} ours | {m} paper" for m in METRICS) + " |",
+                  "|---|---|" + "---|---|" * len(METRICS)]
+        sub = metrics[(metrics["dataset"] == dataset) & (metrics["backbone"] == backbone)]
+        for method in METHODS + ["llmd4rec"] + BASELINES:
+            rows = sub[sub["method"] == method]
+            if rows.empty:
+                continue
+            cells_text = []
+            for metric in METRICS:
+                mean, std = mean_std(rows[metric].to_numpy())
+                ref = paper.get((ds_label, bb_label, LABEL[method], metric))
+                cells_text.append(f"{_fmt(mean, std, len(rows))} | {'' if ref is None else f'{ref:.5f}'}")
+            lines.append(f"| {LABEL[method]} | {len(rows)} | " + " | ".join(cells_text) + " |")
+        lines += ["", _ttests(frame, ranks), ""]
+    lines += [NOTES]
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+def _ttests(frame: pd.DataFrame, ranks: pd.DataFrame) -> str:
+    """Paired t-test of ALKDRec against each method on per-session test NDCG@10, each averaged over its seeds."""
+    def seed_mean(method: str) -> pd.Series | None:
+        ids = frame[frame["method"] == method]["run_id"]
+        part = ranks[ranks["run_id"].isin(ids)]
+        if part.empty:
+            return None
+        part = part.assign(ndcg=per_session(part["rank"].to_numpy(), "ndcg@10"))
+        return part.groupby("session_id")["ndcg"].mean()
+
+    ours = seed_mean("alkdrec")
+    if ours is None:
+        return "(no ALKDRec run in this cell: no t-test)"
+    out = ["Paired t-test, ALKDRec vs each method: per-session test NDCG@10 averaged over each method's seeds, "
+           "sessions aligned by id (two-sided).", "", "| vs | mean diff (ALKDRec − other) | t | p | sessions |",
+           "|---|---|---|---|---|"]
+    for method in METHODS + ["llmd4rec"]:
+        if method == "alkdrec":
+            continue
+        other = seed_mean(method)
+        if other is None:
+            continue
+        joined = pd.concat([ours, other], axis=1, keys=["a", "b"]).dropna()
+        test = paired_ttest(joined["a"].to_numpy(), joined["b"].to_numpy())
+        out.append(f"| {LABEL[method]} | {test.mean_difference:+.5f} | {test.statistic:.3f} | {test.p_value:.3g} | "
+                   f"{test.n} |")
+    return "\n".join(out)
+
+
+NOTES = """## Where we differ from the paper, and why
+
+- **Metric**: true NDCG (one relevant item, 1/log2(rank+2)); the paper's ndcg came from the authors' set-order
+  computation (spec alkdrec.md §11 #17: 43 of 54 Table-1 ndcg@10 cells are infeasible under standard NDCG), so our
+  ndcg columns are not directly comparable; recall is.
+- **Seeds**: we report mean ± std over the seeds run; the paper's cells are most likely single runs (§11 #18).
+  The ML test set has 2,465 sessions, so one hit is 0.0004 recall: differences of a few hits decide orderings; read the
+  t-tests, not only the means.
+- **Backbones and training**: our student/teacher are trained by `core.train` (full softmax CE, prefix augmentation,
+  early stopping on validation NDCG@10), not the authors' in-batch BPR with HR@25 validation, so the Student and
+  Teacher rows differ from the paper's; every distillation method starts from the same pretrained student.
+- **Distillation objective** (mode `paper`): BPR of each LLM-ranked item against one uniformly sampled negative,
+  position weights 3/2/1 for ranks [1,5]/(5,15]/(15,25] as row weights, Adam lr 1e-3, batch 1024, early stopping on
+  validation NDCG@10 (patience 5 epochs); the authors used in-batch BPR, 0-based thresholds and HR@50/HR@15
+  validation (`--mode authors-code` reproduces those choices).
+- **Selection**: our own max-min policy on the consistency key of OUR pretrained FPMC student; on ML the authors' key
+  came from an unknown checkpoint (§5.1), so the selected 500 differ from `ML_ALKERec.base`. The pool is restricted to
+  the sessions with a recorded GPT-4 answer (replay), not all training sessions.
+- **DLLM2Rec** is the adapted baseline (dllm2rec.md §8): position + consistency weights, NO confidence weight (an
+  ID-list teacher gives no distances), no embedding distillation, joint base + 0.8·RD loss warm-started from the
+  pretrained student, on a seeded random subset of the same size.
+- **LLMD4Rec** (if shown) is an adaptation; with the replay teacher it degenerates to one round.
+- **TR** uses the same-backbone teacher's top-50 over all training sessions, weight 1.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="alkdrec-ml,alkdrec-games")
+    parser.add_argument("--backbones", default="fpmc,stamp,attmix")
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--methods", default=",".join(METHODS + BASELINES))
+    parser.add_argument("--quick", action="store_true", help="alkdrec-ml x fpmc x all methods x seeds 0-1")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="print the alkd run commands only")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "results.md"))
+    args = parser.parse_args()
+    if args.quick:
+        args.datasets, args.backbones, args.seeds = "alkdrec-ml", "fpmc", "0-1"
+    if not args.report_only:
+        run_cells(args.datasets.split(","), args.backbones.split(","), args.methods.split(","),
+                  parse_seeds(args.seeds), args.dry_run)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    report(Path(args.output))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
