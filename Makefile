@@ -1,5 +1,6 @@
 PY ?= python3
 VENV ?= .venv
+EXTRAS ?= dev
 BIN := $(VENV)/bin
 
 .PHONY: setup test demo bench clean
@@ -10,7 +11,7 @@ $(BIN)/alkd: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# torch first: the local CPU wheel; a bare `torch` requirement would pull a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 test: setup
