@@ -78,7 +78,7 @@ class DistillContext:
         """(inputs (n, L), lengths (n,), labels (n,)) of the given sessions, padded to the model window."""
         frame = self.dataset.sessions.set_index("session_id").loc[list(session_ids)]
         batch = to_batch(np.asarray(session_ids), list(frame["items"]), frame["label"].to_numpy(), self.max_len)
-        return batch.inputs, batch.lengths, batch.labels
+        return batch.inputs, batch.lengths, np.array(batch.labels)
 
 
 @dataclass
