@@ -19,7 +19,10 @@ test: setup
 
 demo: setup
 	$(BIN)/alkd data fetch ml-100k
-	$(BIN)/alkd demo --dataset ml-100k
+	$(BIN)/alkd run --dataset ml-100k --backbone fpmc --method student,teacher,random,alkdrec --teacher simulated \
+		--budget 100 --seeds 0 --group demo --tag demo
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 --server.port 8501 \
+		--browser.gatherUsageStats false --server.fileWatcherType none
 
 bench: setup
 	$(BIN)/python scripts/bench_engine.py

@@ -11,15 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkout without an editable install
     sys.path.insert(0, str(ROOT))
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit treats a pages/ folder beside the main script as a v1 multipage app and never runs
+# this file (nor st.navigation) when serving.
+PAGES = Path(__file__).resolve().parent / "views"
 
-st.set_page_config(page_title="ALKD — what each LLM dollar buys", page_icon="🎓", layout="wide")
+st.set_page_config(page_title="ALKD — what each LLM dollar buys", page_icon=":material/school:", layout="wide")
 page = st.navigation([
-    st.Page(PAGES / "home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page(PAGES / "launch.py", title="Launch", icon="🚀", url_path="launch"),
-    st.Page(PAGES / "runs.py", title="Runs", icon="📋", url_path="runs"),
-    st.Page(PAGES / "compare.py", title="Compare", icon="📊", url_path="compare"),
-    st.Page(PAGES / "sessions.py", title="Sessions", icon="🔎", url_path="sessions"),
-    st.Page(PAGES / "costs.py", title="Costs", icon="💵", url_path="costs"),
+    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page(PAGES / "launch.py", title="Launch", icon=":material/rocket_launch:", url_path="launch"),
+    st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs"),
+    st.Page(PAGES / "compare.py", title="Compare", icon=":material/bar_chart:", url_path="compare"),
+    st.Page(PAGES / "sessions.py", title="Sessions", icon=":material/search:", url_path="sessions"),
+    st.Page(PAGES / "costs.py", title="Costs", icon=":material/payments:", url_path="costs"),
 ])
 page.run()

@@ -107,7 +107,7 @@ def datasets() -> pd.DataFrame:
     names = catalog.fetched()
     registered = read("SELECT name, source, n_sessions, n_items, n_interactions, n_train, n_valid, n_test,"
                       " mean_length FROM datasets")
-    frame = pd.DataFrame({"name": names}).merge(registered, on="name", how="left")
+    frame = pd.DataFrame({"name": pd.Series(names, dtype=object)}).merge(registered, on="name", how="left")
     for i, name in enumerate(frame["name"]):  # fall back to meta.json when the store does not know it
         if pd.isna(frame.loc[i, "n_train"]):
             meta = _meta(name)

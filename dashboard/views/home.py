@@ -35,7 +35,7 @@ if st.button("Run the demo comparison", key="demo", type="primary", disabled=boo
     st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
     st.success(f"Started group **{cfg.group}** (process {pid}); follow it on Runs. Log: `{log}`")
     st.code(" ".join(argv), language="bash")
-    st.page_link("pages/runs.py", label="Open Runs", icon="📋")
+    st.page_link("views/runs.py", label="Open Runs", icon=":material/list:")
 
 runs = data.runs()
 if not runs.empty:

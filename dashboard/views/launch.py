@@ -15,15 +15,21 @@ frame = data.datasets()
 names = list(frame["name"])
 if not names:
     st.warning("No dataset fetched yet: run `alkd data fetch ml-100k` first.")
-default = names.index("ml-100k") if "ml-100k" in names else 0
+# Shareable launch links: /launch?dataset=ml-100k&methods=student,alkdrec&teacher=simulated&budget=50&seeds=0-4
+qp = st.query_params
+wanted = qp.get("dataset", "ml-100k")
+default = names.index(wanted) if wanted in names else names.index("ml-100k") if "ml-100k" in names else 0
+qp_methods = [m for m in qp.get("methods", "").split(",") if m in data.ALL_METHODS] or data.DEMO_METHODS
+qp_teacher = qp.get("teacher") if qp.get("teacher") in data.TEACHERS else "simulated"
+qp_budget = int(qp["budget"]) if qp.get("budget", "").isdigit() else None
 
 left, right = st.columns([1, 1])
 with left:
     dataset = st.selectbox("Dataset", names, index=default if names else None, key="dataset")
     backbone = st.selectbox("Student backbone", data.BACKBONES, key="backbone")
-    methods = st.multiselect("Methods", data.ALL_METHODS, default=data.DEMO_METHODS, key="methods",
+    methods = st.multiselect("Methods", data.ALL_METHODS, default=qp_methods, key="methods",
                              help="Baselines popular/transitions/sknn/vsknn ignore the backbone and the teacher.")
-    teacher = st.selectbox("Teacher", data.TEACHERS, key="teacher",
+    teacher = st.selectbox("Teacher", data.TEACHERS, key="teacher", index=data.TEACHERS.index(qp_teacher),
                            format_func=lambda t: "simulated (what-if stand-in, not an LLM)" if t == "simulated" else t)
     model = base_url = None
     if teacher in data.KEY_ENV:
@@ -42,7 +48,7 @@ with left:
                              0.0, 1.0, 0.53, 0.01, key="hit_rate")
 with right:
     pool = data.pool_size(dataset) if dataset else None
-    budget = st.number_input("LLM budget (sessions labelled per run)", min_value=0, value=min(100, pool or 100), step=10, key="budget",
+    budget = st.number_input("LLM budget (sessions labelled per run)", min_value=0, value=qp_budget if qp_budget is not None else min(100, pool or 100), step=10, key="budget",
                              help=f"The pool has {pool} training sessions." if pool else None)
     use_cap = st.checkbox("Cap the spend in USD", value=False, key="use_cap",
                           disabled=teacher not in data.KEY_ENV)
@@ -54,9 +60,9 @@ with right:
     r_si = c2.number_input("k_si (similar)", min_value=0.0, value=5.0, step=1.0, key="r_si")
     r_in = c3.number_input("k_in (incorrect)", min_value=0.0, value=4.0, step=1.0, key="r_in")
     mu = st.number_input("mu (gain exponent)", min_value=0.0, value=10.0, step=1.0, key="mu")
-    seeds = st.text_input("Seeds", value="0", key="seeds", help="0-4 or 0,1,2")
+    seeds = st.text_input("Seeds", value=qp.get("seeds", "0"), key="seeds", help="0-4 or 0,1,2")
     mode = st.radio("Mode", ["paper", "authors-code"], horizontal=True, key="mode")
-    group = st.text_input("Group name (optional)", value="", key="group")
+    group = st.text_input("Group name (optional)", value=qp.get("group", ""), key="group")
     tags = [t.strip() for t in st.text_input("Tags (comma separated)", value="", key="tags").split(",") if t.strip()]
 
 cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,

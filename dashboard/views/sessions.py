@@ -101,7 +101,7 @@ with right:
         st.caption("No ranking stored for this session.")
     st.markdown("**Rationale**")
     st.info(row.get("rationale") or "(none)")
-    m = st.columns(4)
+    m = st.columns(2) + st.columns(2)
     m[0].metric("Input tokens", f"{int(row['input_tokens'] or 0):,}" if pd.notna(row.get("input_tokens")) else "—")
     m[1].metric("Output tokens", f"{int(row['output_tokens'] or 0):,}" if pd.notna(row.get("output_tokens")) else "—")
     m[2].metric("Cost", f"${row['usd']:.5f}" if pd.notna(row.get("usd")) else "—")

@@ -37,7 +37,7 @@ def app():
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()
         if page:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
             at.run()
         assert not at.exception, [e.value for e in at.exception]
         return at
