@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Playwright (PyPI) driving Debian's /usr/bin/chromium; skipped without either.
 
 Serves the app on 127.0.0.1 (free port) over a tiny CSV dataset fetched with `alkd data fetch csv`, launches a run
-from the Launch page, follows it on Runs, opens Compare and Sessions, and saves docs/screenshots/*.png.
+from the Launch page, follows it on Runs, opens Compare and Sessions, and saves screenshots (to docs/screenshots/ with ALKD_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -75,7 +75,11 @@ def wait_for_runs(group: str, n: int, timeout: float = 90) -> None:
     raise AssertionError(f"runs of {group} not done after {timeout} s")
 
 
-def test_launch_follow_compare_and_sessions_in_chromium(tinycsv: str, isolated_home: Path):
+def test_launch_follow_compare_and_sessions_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    # screenshots go to a temp folder; ALKD_SCREENSHOTS=1 refreshes the committed docs/screenshots instead
+    if os.environ.get("ALKD_SCREENSHOTS") != "1":
+        monkeypatch.setattr(shots, "SHOTS", tmp_path / "screenshots")
     real_run = alkd_run_exists()
     env = {"ALKD_HOME": str(isolated_home)}
     with shots.serve(env, log=isolated_home / "streamlit.log") as url, shots.browser() as page:
