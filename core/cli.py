@@ -220,8 +220,12 @@ def runs_show(run_id: str) -> None:
         console.print(metrics.pivot(index="metric", columns="split", values="value").round(5).to_string())
 
 
-from core.cli_run import run_cmd, estimate_cmd  # noqa: E402
-main.add_command(run_cmd); main.add_command(estimate_cmd)
+from core.cli_hints import hints_cmd  # noqa: E402
+from core.cli_run import estimate_cmd, run_cmd  # noqa: E402
+
+main.add_command(run_cmd)
+main.add_command(estimate_cmd)
+main.add_command(hints_cmd)
 
 if __name__ == "__main__":
     main()

@@ -48,3 +48,21 @@ def make_dataset(n_sessions: int = 60, n_items: int = 12, seed: int = 0, max_len
 @pytest.fixture
 def tiny() -> SessionDataset:
     return make_dataset()
+
+
+def write_sessions_csv(folder: Path, n_sessions: int = 40, n_items: int = 10, seed: int = 0) -> Path:
+    """A `session_id,item_id,timestamp` CSV in `folder` whose sessions walk item ids upward; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = ["session_id,item_id,timestamp"]
+    for session in range(n_sessions):
+        start = int(rng.integers(0, n_items))
+        for step in range(int(rng.integers(3, 6))):
+            lines.append(f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}")
+    (folder / "interactions.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def sessions_csv(tmp_path: Path) -> Path:
+    return write_sessions_csv(tmp_path / "raw")

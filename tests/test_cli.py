@@ -1,29 +1,15 @@
-import numpy as np
 from click.testing import CliRunner
 
 from core import store
 from core.cli import main
 
 
-def write_csv(folder, n_sessions=40, n_items=10, seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    lines = ["session_id,item_id,timestamp"]
-    for session in range(n_sessions):
-        start = int(rng.integers(0, n_items))
-        for step in range(int(rng.integers(3, 6))):
-            lines.append(f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}")
-    (folder / "interactions.csv").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_fetch_train_evaluate_and_browse(tmp_path):
-    source = write_csv(tmp_path / "raw")
-    result = invoke("data", "fetch", "csv", "--from", source, "-o", "dataset_name=shop")
+def test_fetch_train_evaluate_and_browse(sessions_csv):
+    result = invoke("data", "fetch", "csv", "--from", sessions_csv, "-o", "dataset_name=shop")
     assert result.exit_code == 0, result.output
     assert "n_sessions" in result.output
     listing = invoke("data", "list")
