@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from core.data.dataset import SessionDataset, from_raw
+from core.data.dataset import SessionDataset
+from tiny_data import make_dataset, write_sessions_csv
 
 SHARED_ALKDREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alkdrec"
 
@@ -29,38 +28,9 @@ def alkdrec_dir() -> Path:
     return SHARED_ALKDREC
 
 
-def make_dataset(n_sessions: int = 60, n_items: int = 12, seed: int = 0, max_len: int = 5) -> SessionDataset:
-    """Sessions that walk item ids upward (i -> i+1 mod n_items) from a random start: learnable transitions."""
-    rng = np.random.default_rng(seed)
-    sequences = []
-    for _ in range(n_sessions):
-        start, length = int(rng.integers(0, n_items)), int(rng.integers(3, 7))
-        sequences.append([f"i{(start + step) % n_items}" for step in range(length)])
-    split = np.array(["train"] * n_sessions, dtype=object)
-    split[int(0.6 * n_sessions):int(0.8 * n_sessions)] = "valid"
-    split[int(0.8 * n_sessions):] = "test"
-    sessions = pd.DataFrame({"session_id": range(n_sessions), "items": [s[:-1] for s in sequences],
-                             "label": [s[-1] for s in sequences], "split": split})
-    items = pd.DataFrame({"raw_id": [f"i{i}" for i in range(n_items)], "title": [f"Item {i}" for i in range(n_items)]})
-    return from_raw("tiny", "test", items, sessions, file="<in-code>", meta={"max_len": max_len})
-
-
 @pytest.fixture
 def tiny() -> SessionDataset:
     return make_dataset()
-
-
-def write_sessions_csv(folder: Path, n_sessions: int = 40, n_items: int = 10, seed: int = 0) -> Path:
-    """A `session_id,item_id,timestamp` CSV in `folder` whose sessions walk item ids upward; returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    lines = ["session_id,item_id,timestamp"]
-    for session in range(n_sessions):
-        start = int(rng.integers(0, n_items))
-        for step in range(int(rng.integers(3, 6))):
-            lines.append(f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}")
-    (folder / "interactions.csv").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from core.data import catalog
 from core.data.dataset import save_dataset
 from core.paths import dataset_dir
 from core.pipeline import RunConfig, run_pipeline
-from conftest import make_dataset
+from tiny_data import make_dataset
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import torch
 from core.distill import DistillContext, get_method, method_names
 from core.evaluate import evaluate
 from core.train import TrainConfig, model_scorer, train
-from conftest import make_dataset
+from tiny_data import make_dataset
 
 
 @pytest.fixture(scope="module")
