@@ -151,7 +151,8 @@ def query(sql: str, params: Sequence[Any] | None = None, path: Path | str | None
         return con.execute(sql, params or []).df()
 
 
-def _insert_df(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a DataFrame's rows to `table` (columns by name) on an open write connection."""
     if frame.empty:
         return
     con.register("_frame", frame)
@@ -213,7 +214,7 @@ def save_metrics(run_id: str, split: str, metrics: dict[str, float], db: Path | 
                      "value": float(value)})
     with write(db) as con:
         con.execute("DELETE FROM metrics WHERE run_id = ? AND split = ?", [run_id, split])
-        _insert_df(con, "metrics", pd.DataFrame(rows))
+        insert_frame(con, "metrics", pd.DataFrame(rows))
 
 
 def save_session_results(run_id: str, split: str, session_ids, targets, ranks, db: Path | str | None = None) -> None:
@@ -221,7 +222,7 @@ def save_session_results(run_id: str, split: str, session_ids, targets, ranks, d
                           "rank": ranks})
     with write(db) as con:
         con.execute("DELETE FROM session_results WHERE run_id = ? AND split = ?", [run_id, split])
-        _insert_df(con, "session_results", frame)
+        insert_frame(con, "session_results", frame)
 
 
 def save_curve(run_id: str, curve: pd.DataFrame, db: Path | str | None = None) -> None:
@@ -229,7 +230,7 @@ def save_curve(run_id: str, curve: pd.DataFrame, db: Path | str | None = None) -
     frame = curve.assign(run_id=run_id)
     with write(db) as con:
         con.execute("DELETE FROM training_curves WHERE run_id = ?", [run_id])
-        _insert_df(con, "training_curves", frame)
+        insert_frame(con, "training_curves", frame)
 
 
 def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test", db: Path | str | None = None) -> pd.DataFrame:
@@ -277,7 +278,7 @@ def save_selections(run_id: str, frame: pd.DataFrame, db: Path | str | None = No
     out["call_key"] = out["call_key"].astype(object)
     with write(db) as con:
         con.execute("DELETE FROM selections WHERE run_id = ?", [run_id])
-        _insert_df(con, "selections", out)
+        insert_frame(con, "selections", out)
 
 
 def save_run_candidates(run_id: str, candidates: dict[int, Sequence[int]], db: Path | str | None = None) -> None:
@@ -286,4 +287,4 @@ def save_run_candidates(run_id: str, candidates: dict[int, Sequence[int]], db: P
                           "candidates": [list(map(int, c)) for c in candidates.values()]})
     with write(db) as con:
         con.execute("DELETE FROM run_candidates WHERE run_id = ?", [run_id])
-        _insert_df(con, "run_candidates", frame)
+        insert_frame(con, "run_candidates", frame)

@@ -20,15 +20,6 @@ QUALITY = {"student": 0.10, "teacher": 0.16, "random": 0.12, "alkdrec": 0.14, "p
            "hardest": 0.118, "rad-bc": 0.13, "tr": 0.125, "dllm2rec": 0.128, "llmd4rec": 0.126}
 
 
-def _insert(con, table: str, frame: pd.DataFrame) -> None:
-    if frame.empty:
-        return
-    con.register("_seed", frame)
-    cols = ", ".join(frame.columns)
-    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _seed")
-    con.unregister("_seed")
-
-
 def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Sequence[str] = ("student", "alkdrec"),
                seeds: Sequence[int] = (0, 1, 2), dataset: str = "tiny", pool: Sequence[int] | int = 40,
                budget: int = 10, test_sessions: Sequence[int] | int = 20, n_items: int = 12,
@@ -108,14 +99,14 @@ def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Se
         frame = pd.DataFrame(runs)
         frame["pid"] = frame["pid"].astype("Int64")
         frame["usd_cap"] = frame["usd_cap"].astype("Float64")
-        _insert(con, "runs", frame)
-        _insert(con, "metrics", pd.DataFrame(metrics, columns=["run_id", "split", "metric", "k", "value"]))
-        _insert(con, "session_results", pd.concat(results, ignore_index=True))
+        store.insert_frame(con, "runs", frame)
+        store.insert_frame(con, "metrics", pd.DataFrame(metrics, columns=["run_id", "split", "metric", "k", "value"]))
+        store.insert_frame(con, "session_results", pd.concat(results, ignore_index=True))
         if selections:
-            _insert(con, "selections", pd.concat(selections, ignore_index=True))
-            _insert(con, "run_candidates", pd.DataFrame(candidates))
+            store.insert_frame(con, "selections", pd.concat(selections, ignore_index=True))
+            store.insert_frame(con, "run_candidates", pd.DataFrame(candidates))
             existing = set(con.execute("SELECT call_key FROM llm_calls").df()["call_key"])
-            _insert(con, "llm_calls", pd.DataFrame([c for k, c in calls.items() if k not in existing]))
+            store.insert_frame(con, "llm_calls", pd.DataFrame([c for k, c in calls.items() if k not in existing]))
     wide = pd.DataFrame(metrics, columns=["run_id", "split", "metric", "k", "value"])
     wide["key"] = wide["metric"] + "@" + wide["k"].astype(str)
     return wide.pivot(index="run_id", columns="key", values="value").reset_index()

@@ -103,24 +103,25 @@ def _one_hot(n: int, i: int) -> np.ndarray:
     return p
 
 
+def _policy_picks(tau: int, ctx: StrategyContext, policy, rule: str) -> Picks:
+    """`paper`: Algorithm 1 on a fixed policy; `authors-code`: the notebook's sequential sampler."""
+    n = len(ctx.session_ids)
+    pol = policy(n, ctx.mu, ctx.ratios, mode=ctx.mode)
+    order = (sample_paper(pol, tau, ctx.seed) if ctx.mode == "paper"
+             else sample_authors_code(n, tau, ctx.mu, ctx.ratios, seed=ctx.seed, rule=rule))
+    return Picks(order, pol.probabilities, pol.k_star, pol.support)
+
+
 @register_strategy("alkdrec")
 def _alkdrec(tau: int, ctx: StrategyContext) -> Picks:
-    """Max-min policy p*; `paper`: Algorithm 1 on a fixed p*; `authors-code`: the sequential notebook sampler."""
-    n = len(ctx.session_ids)
-    pol = max_min_policy(n, ctx.mu, ctx.ratios, mode=ctx.mode)
-    order = (sample_paper(pol, tau, ctx.seed) if ctx.mode == "paper"
-             else sample_authors_code(n, tau, ctx.mu, ctx.ratios, seed=ctx.seed, rule="alkdrec"))
-    return Picks(order, pol.probabilities, pol.k_star, pol.support)
+    """Max-min policy p* over effective/similar/incorrect gains."""
+    return _policy_picks(tau, ctx, max_min_policy, "alkdrec")
 
 
 @register_strategy("rad-bc")
 def _rad_bc(tau: int, ctx: StrategyContext) -> Picks:
     """Binary robust active distillation (spec 8): correct share k^ef + k^si, l = g/2."""
-    n = len(ctx.session_ids)
-    pol = rad_bc_policy(n, ctx.mu, ctx.ratios, mode=ctx.mode)
-    order = (sample_paper(pol, tau, ctx.seed) if ctx.mode == "paper"
-             else sample_authors_code(n, tau, ctx.mu, ctx.ratios, seed=ctx.seed, rule="rad-bc"))
-    return Picks(order, pol.probabilities, pol.k_star, pol.support)
+    return _policy_picks(tau, ctx, rad_bc_policy, "rad-bc")
 
 
 @register_strategy("random")
