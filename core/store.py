@@ -242,8 +242,10 @@ def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test", db: P
         frame = frame[frame["run_id"].isin(list(run_ids))]
     if frame.empty:
         return frame
-    return frame.pivot_table(index=["run_id", "dataset", "backbone", "role", "method", "teacher", "seed"],
-                             columns="key", values="value", dropna=False).reset_index()
+    wide = frame.pivot_table(index="run_id", columns="key", values="value").reset_index()
+    info = frame.drop_duplicates("run_id")[["run_id", "dataset", "backbone", "role", "method", "teacher", "seed"]]
+    wide.columns.name = None
+    return info.merge(wide, on="run_id").reset_index(drop=True)
 
 
 # ---- distillation runs (alkd run) ------------------------------------------------------------------------------

@@ -32,13 +32,18 @@ def test_run_lifecycle_round_trips(tmp_path):
     store.finish_run("r1", "done", timings={"train": 1.5}, db=db)
     run = store.query("SELECT * FROM runs", path=db).iloc[0]
     assert run["status"] == "done" and run["stage"] == "done" and json.loads(run["timings"]) == {"train": 1.5}
-    wide = store.run_metrics(db=db)
-    assert wide.loc[0, "ndcg@10"] == 0.25 and wide.loc[0, "mrr@20"] == 0.1
+    store.create_run("r2", kind="evaluate", dataset="tiny", backbone="popular", role="baseline", method="popular",
+                     config={}, versions={}, db=db)
+    store.save_metrics("r2", "test", {"ndcg@10": 0.05}, db=db)
+    wide = store.run_metrics(db=db).set_index("run_id")
+    assert len(wide) == 2                                     # one row per run, whatever is None
+    assert wide.loc["r1", "ndcg@10"] == 0.25 and wide.loc["r1", "mrr@20"] == 0.1
+    assert wide.loc["r2", "ndcg@10"] == 0.05 and wide.loc["r2", "backbone"] == "popular"
     ranks = store.query("SELECT rank FROM session_results ORDER BY session_id", path=db)["rank"].tolist()
     assert ranks == [0, 40]
     # saving again replaces, never duplicates
     store.save_metrics("r1", "test", {"ndcg@10": 0.3}, db=db)
-    assert store.query("SELECT count(*) AS n FROM metrics", path=db)["n"][0] == 1
+    assert store.query("SELECT count(*) AS n FROM metrics WHERE run_id = 'r1'", path=db)["n"][0] == 1
 
 
 def test_a_failed_write_rolls_back(tmp_path):
