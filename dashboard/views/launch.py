@@ -44,7 +44,7 @@ with left:
             st.caption(f"🔑 {name}: not set")
     hit_rate = None
     if teacher == "simulated":
-        hit_rate = st.slider("Simulated hit rate (SIMULATED teacher: probability it ranks the true next item first)",
+        hit_rate = st.slider("Simulated hit rate (SIMULATED teacher: probability the true next item is in its top 25)",
                              0.0, 1.0, 0.53, 0.01, key="hit_rate")
 with right:
     pool = data.pool_size(dataset) if dataset else None
