@@ -10,32 +10,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from core import store
 from core.cli import main
 from core.cli_run import parse_methods, parse_ratios, parse_seeds
+from tiny_data import write_sessions_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_csv(directory: Path, n_sessions: int = 100, n_items: int = 25) -> Path:
-    rng = np.random.default_rng(0)
-    lines = ["session_id,item_id,timestamp"]
-    for s in range(n_sessions):
-        start, length = int(rng.integers(0, n_items)), int(rng.integers(3, 7))
-        lines += [f"{s},i{(start + t) % n_items},{1000 * s + t}" for t in range(length)]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "interactions.csv").write_text("\n".join(lines) + "\n")
-    (directory / "items.csv").write_text("item_id,title\n" + "\n".join(f"i{i},Item {i}" for i in range(n_items)))
-    return directory
-
-
 @pytest.fixture
 def csv_dataset(tmp_path: Path) -> str:
-    result = CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(write_csv(tmp_path / "raw")),
+    result = CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(write_sessions_csv(tmp_path / "raw", n_sessions=100, n_items=25, lengths=(3, 7), titles=True)),
                                        "-o", "max_length=5"])
     assert result.exit_code == 0, result.output
     return "csv"

@@ -27,14 +27,18 @@ def make_dataset(n_sessions: int = 60, n_items: int = 12, seed: int = 0, max_len
     return from_raw("tiny", "test", items, sessions, file="<in-code>", meta={"max_len": max_len})
 
 
-def write_sessions_csv(folder: Path, n_sessions: int = 40, n_items: int = 10, seed: int = 0) -> Path:
-    """A `session_id,item_id,timestamp` CSV in `folder` whose sessions walk item ids upward; returns the folder."""
+def write_sessions_csv(folder: Path, n_sessions: int = 40, n_items: int = 10, seed: int = 0,
+                       lengths: tuple[int, int] = (3, 6), titles: bool = False) -> Path:
+    """A `session_id,item_id,timestamp` CSV (plus `items.csv` with titles if asked) in `folder` whose sessions walk
+    item ids upward from a random start, `lengths` = [low, high) items each; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     lines = ["session_id,item_id,timestamp"]
     for session in range(n_sessions):
-        start = int(rng.integers(0, n_items))
-        for step in range(int(rng.integers(3, 6))):
-            lines.append(f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}")
+        start, length = int(rng.integers(0, n_items)), int(rng.integers(*lengths))
+        lines += [f"s{session},item{(start + step) % n_items},{1_700_000_000 + session * 100 + step}"
+                  for step in range(length)]
     (folder / "interactions.csv").write_text("\n".join(lines) + "\n")
+    if titles:
+        (folder / "items.csv").write_text("item_id,title\n" + "".join(f"item{i},Item {i}\n" for i in range(n_items)))
     return folder
