@@ -72,7 +72,8 @@ def run_missing(datasets: list[str], backbones: list[str], seeds: list[int], fro
 
 
 def report(datasets: list[str]) -> str:
-    wide = store.run_metrics()
+    engine_runs = store.query("SELECT run_id FROM runs WHERE kind IN ('train', 'evaluate') AND status = 'done'")
+    wide = store.run_metrics(engine_runs["run_id"].tolist())
     wide = wide[wide["role"].isin(["baseline", "teacher", "student"]) & wide["dataset"].isin(datasets)]
     lines = ["| dataset | model | role | seeds | " + " | ".join(COLUMNS) + " | vs session-kNN (NDCG@10) |",
              "|" + "---|" * (len(COLUMNS) + 5)]
