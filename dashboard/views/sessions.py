@@ -95,8 +95,10 @@ with right:
                                                    if r["true next"] else "" for _ in r], axis=1),
                      hide_index=True, width="stretch", height=300, key="ranking")
         hit = row.get("hit_position")
-        st.caption("True next item at position " + (f"{int(hit) + 1}" if pd.notna(hit) and hit >= 0
-                                                    else "— not in the ranking"))
+        # hit_position is 0-based; 25 (or more, or missing) means the true item is not in the LLM's top 25
+        in_top = pd.notna(hit) and 0 <= hit < 25
+        st.caption(f"True next item at position {int(hit) + 1}" if in_top
+                   else "True next item not in the LLM's top 25")
     else:
         st.caption("No ranking stored for this session.")
     st.markdown("**Rationale**")
