@@ -227,5 +227,27 @@ main.add_command(run_cmd)
 main.add_command(estimate_cmd)
 main.add_command(hints_cmd)
 
+@runs.command("export")
+@click.option("--group", default=None, help="runs of this group (e.g. reproduce)")
+@click.option("--run", "run_ids", multiple=True, help="a run id (repeatable)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def runs_export(group: str | None, run_ids: tuple[str, ...], out: Path) -> None:
+    """Write runs (all their rows) as Parquet files, to carry them to another store."""
+    ids = list(run_ids)
+    if group:
+        ids += store.query("SELECT run_id FROM runs WHERE groups = ? AND status = 'done'", [group])["run_id"].tolist()
+    if not ids:
+        raise click.ClickException("no runs selected: give --group or --run")
+    counts = store.export_runs(ids, out)
+    console.print(f"exported {len(set(ids))} runs to {out}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+
+
+@runs.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def runs_import(directory: Path) -> None:
+    """Add runs exported by `alkd runs export` (runs already present are kept as they are)."""
+    console.print(f"imported {store.import_runs(directory)} new runs from {directory}")
+
+
 if __name__ == "__main__":
     main()

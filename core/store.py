@@ -290,3 +290,35 @@ def save_run_candidates(run_id: str, candidates: dict[int, Sequence[int]], db: P
     with write(db) as con:
         con.execute("DELETE FROM run_candidates WHERE run_id = ?", [run_id])
         insert_frame(con, "run_candidates", frame)
+
+
+# ---- moving runs between stores (e.g. a reproduction accumulated over several machines) ------------------------
+
+RUN_TABLES = ("runs", "metrics", "session_results", "training_curves", "selections", "run_candidates")
+
+
+def export_runs(run_ids: Sequence[str], directory: Path | str, db: Path | str | None = None) -> dict[str, int]:
+    """Write every row of the given runs, table by table, as `directory/TABLE.parquet`; returns rows per table."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for table in RUN_TABLES:
+        frame = query(f"SELECT * FROM {table} WHERE list_contains(?, run_id)", [list(run_ids)], db)
+        frame.to_parquet(target / f"{table}.parquet", index=False)
+        counts[table] = len(frame)
+    return counts
+
+
+def import_runs(directory: Path | str, db: Path | str | None = None) -> int:
+    """Load runs written by `export_runs`; runs already in the store are left as they are. Returns runs added."""
+    source = Path(directory)
+    runs = pd.read_parquet(source / "runs.parquet")
+    present = set(query("SELECT run_id FROM runs", path=db)["run_id"])
+    new = set(runs["run_id"]) - present
+    with write(db) as con:
+        for table in RUN_TABLES:
+            path = source / f"{table}.parquet"
+            if path.exists():
+                frame = pd.read_parquet(path)
+                insert_frame(con, table, frame[frame["run_id"].isin(new)])
+    return len(new)

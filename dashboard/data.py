@@ -40,7 +40,7 @@ TEACHERS = ["simulated", "replay", "openai", "anthropic", "embedding"]
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEMO_METHODS = ["student", "teacher", "random", "alkdrec"]
 CATEGORIES = ["effective", "similar", "incorrect"]
-STORE_TABLES = ["metrics", "session_results", "training_curves", "selections", "run_candidates", "runs"]
+STORE_TABLES = store.RUN_TABLES
 TERMINAL = {"done", "failed", "cancelled"}
 
 

@@ -5,7 +5,8 @@ writing every run to the store, then write docs/results.md FROM THE STORE.
     .venv/bin/python scripts/reproduce_paper.py                    # both datasets x fpmc/stamp/attmix x seeds 0-4
     .venv/bin/python scripts/reproduce_paper.py --report-only      # only regenerate docs/results.md
 
-Resumable: a (dataset, backbone, method, seed) that already has a 'done' run in group `reproduce` (teacher replay,
+Runs accumulate across machines through docs/reproduction/*.parquet (committed): imported into the store first,
+rewritten from it at the end. Resumable: a (dataset, backbone, method, seed) that already has a 'done' run in group `reproduce` (teacher replay,
 mode paper) is skipped. Each (dataset, backbone, seed) runs as one `alkd run` subprocess (so checkpoints and the
 difficulty key are shared), budget 500 (750 for FPMC on Games). Reference baselines run once per dataset (seed 0).
 """
@@ -29,6 +30,7 @@ from core import store  # noqa: E402
 from core.evaluate import mean_std, paired_ttest, per_session  # noqa: E402
 
 GROUP = "reproduce"
+ARCHIVE = ROOT / "docs" / "reproduction"
 DATASETS = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
 BACKBONES = {"fpmc": "FPMC", "stamp": "STAMP", "attmix": "AttMix"}
 METHODS = ["student", "teacher", "tr", "random", "easiest", "hardest", "rad-bc", "dllm2rec", "alkdrec"]
@@ -267,12 +269,21 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="print the alkd run commands only")
     parser.add_argument("--output", default=str(ROOT / "docs" / "results.md"))
+    parser.add_argument("--archive", default=str(ARCHIVE),
+                        help="committed Parquet copy of the reproduction runs: imported before running (so cells done "
+                             "on another machine are skipped) and rewritten after")
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.backbones, args.seeds = "alkdrec-ml", "fpmc", "0-1"
+    archive = Path(args.archive)
+    if (archive / "runs.parquet").exists():
+        print(f"imported {store.import_runs(archive)} runs from {archive}")
     if not args.report_only:
         run_cells(args.datasets.split(","), args.backbones.split(","), args.methods.split(","),
                   parse_seeds(args.seeds), args.dry_run)
+    done = store.query("SELECT run_id FROM runs WHERE groups = ? AND status = 'done'", [GROUP])["run_id"].tolist()
+    if done and not args.dry_run:
+        store.export_runs(done, archive)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     report(Path(args.output))
     print(f"wrote {args.output}")

@@ -8,7 +8,7 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_fetch_train_evaluate_and_browse(sessions_csv):
+def test_fetch_train_evaluate_and_browse(sessions_csv, tmp_path):
     result = invoke("data", "fetch", "csv", "--from", sessions_csv, "-o", "dataset_name=shop")
     assert result.exit_code == 0, result.output
     assert "n_sessions" in result.output
@@ -31,6 +31,9 @@ def test_fetch_train_evaluate_and_browse(sessions_csv):
     assert "done" in invoke("runs", "list").output
     shown = invoke("runs", "show", runs["run_id"][1])
     assert "ndcg@10" in shown.output and "gru4rec" in shown.output
+    exported = invoke("runs", "export", "--run", runs["run_id"][1], "--out", tmp_path / "export")
+    assert exported.exit_code == 0 and "exported 1 runs" in exported.output
+    assert "imported 0 new runs" in invoke("runs", "import", tmp_path / "export").output   # already present
 
 
 def test_clear_errors(tmp_path):

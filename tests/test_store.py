@@ -93,3 +93,17 @@ def test_a_writer_and_a_reader_process_share_the_file(tmp_path):
     assert reader.returncode == 0, r_err
     assert "writer ok" in w_out
     assert r_out.strip() == "reader ok 60"
+
+
+def test_runs_export_and_import_between_stores(tmp_path):
+    first, second = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    for run_id, value in (("keep", 0.2), ("other", 0.1)):
+        store.create_run(run_id, kind="run", dataset="d", config={}, versions={}, db=first)
+        store.save_metrics(run_id, "test", {"ndcg@10": value}, db=first)
+        store.save_session_results(run_id, "test", np.array([1, 2]), np.array([3, 4]), np.array([0, 9]), db=first)
+    counts = store.export_runs(["keep"], tmp_path / "export", db=first)
+    assert counts["runs"] == 1 and counts["metrics"] == 1 and counts["session_results"] == 2
+    assert store.import_runs(tmp_path / "export", db=second) == 1
+    assert store.import_runs(tmp_path / "export", db=second) == 0          # idempotent: nothing doubled
+    assert store.query("SELECT count(*) AS n FROM session_results", path=second)["n"][0] == 2
+    assert store.run_metrics(db=second)["ndcg@10"].tolist() == [0.2]
