@@ -32,6 +32,7 @@ from core.distill.common import top_k
 from core.evaluate import EvalResult, evaluate, target_ranks
 from core.experiment import ROLE_DIMS, evaluate_baseline
 from core.selection import categorize, consistency, select
+from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
 from core.train import TrainConfig, model_scorer, resolve_device, train, window
 
 Progress = Callable[[str, int, int, str], None]
@@ -116,6 +117,12 @@ def pool_consistency(dataset: SessionDataset, model, device: torch.device, key: 
     return _memo[key]
 
 
+def replay_source_dir(dataset: SessionDataset) -> Path:
+    """Where the authors' files of an alkdrec dataset are: the folder it was fetched from, else ../shared."""
+    source_dir = Path(dataset.meta.get("source_dir", SHARED_ALKDREC))
+    return source_dir if (source_dir / REPLAY_PREFIX[dataset.name]).exists() else SHARED_ALKDREC
+
+
 def make_provider(config: RunConfig, dataset: SessionDataset):
     from core.teachers import get_provider
     from core.teachers.providers.replay import ReplayProvider
@@ -124,13 +131,10 @@ def make_provider(config: RunConfig, dataset: SessionDataset):
         if config.replay_path:
             return ReplayProvider(config.replay_path, n_items=dataset.n_items)
         prefix = REPLAY_PREFIX.get(dataset.name)
-        source_dir = Path(dataset.meta.get("source_dir", SHARED_ALKDREC))
         if prefix is None:
             raise ValueError(f"the replay teacher has no recorded rankings for {dataset.name!r}; pass replay_path "
                              "(a JSONL export) or use another teacher")
-        if not (source_dir / prefix).exists():
-            source_dir = SHARED_ALKDREC
-        return ReplayProvider.from_alkdrec(source_dir, prefix, n_items=dataset.n_items)
+        return ReplayProvider.from_alkdrec(replay_source_dir(dataset), prefix, n_items=dataset.n_items)
     options: dict[str, Any] = {}
     if config.model:
         options["model"] = config.model
@@ -239,6 +243,10 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None, *, db: Pat
         pool_size = int(available.sum()) if available is not None else len(pool_ids)
         selection = select(strategy, pool_ids, pool_cons, min(config.budget, pool_size), mu=config.mu,
                            ratios=config.ratios, seed=config.seed, mode=config.mode, available=available)
+        if config.mode == "authors-code" and config.teacher == "replay" and dataset.name in REPLAY_PREFIX \
+                and strategy in BASE_FILES:
+            selection = with_recorded_picks(selection, recorded_picks(
+                replay_source_dir(dataset), REPLAY_PREFIX[dataset.name], strategy, min(config.budget, pool_size)))
         picked = selection.picked_ids
         emit("select", 1, 1, f"{len(picked)} sessions picked")
         t = _stage(timings, "select", t)

@@ -250,12 +250,12 @@ NOTES = """## Where we differ from the paper, and why
 - **LLMD4Rec** (if shown) is an adaptation; with the replay teacher it degenerates to one round.
 - **TR** uses the same-backbone teacher's top-50 over all training sessions, weight 1.
 - A method whose row equals **Student** exactly never beat the pretrained student on validation NDCG@10, so early
-  stopping kept epoch 0 (the best epoch is in each run's `config.extra.distill`); this happened to the adapted
-  DLLM2Rec on ML/FPMC seed 0.
+  stopping kept epoch 0 (the best epoch is in each run's `config.extra.distill`): with our full-softmax student,
+  fine-tuning on the LLM-ranked rows of 500 sessions rarely improves validation NDCG@10.
 - **Categories**: "similar" (label also in the student's top-25) is rare with our weak d=10 student, so the achieved
   split is far from the planned 1:5:4 — the ratio only shapes the policy (spec §6), no instance is labelled by it.
-- The **reference baselines** (transitions, SKNN, V-SKNN) beat every d=10 student and the d=100 teacher here by a wide
-  margin; the paper does not report them.
+- The **reference baselines** SKNN and V-SKNN beat every d=10 student and the d=100 teacher by a wide margin, and
+  first-order transitions is level with the FPMC teacher; the paper does not report them.
 """
 
 

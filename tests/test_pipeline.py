@@ -81,3 +81,25 @@ def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkey
     picked = result.selection[result.selection["picked"]]
     assert len(picked) == 50 and result.n_labelled == 50
     assert all(r.status in ("ok", "failed") for r in result.responses)
+
+
+@pytest.mark.integration
+def test_authors_code_replay_uses_the_authors_recorded_picks(alkdrec_dir, monkeypatch):
+    from core.models import create
+    import core.pipeline as pipeline
+
+    catalog.fetch("alkdrec-ml", alkdrec_dir)
+
+    def fake_models(dataset, backbone, seed, device, progress, role):
+        import torch
+        torch.manual_seed(0)
+        return SimpleNamespace(model=create(backbone, dataset.n_items, 10 if role == "student" else 16, 10),
+                               cached=True)
+
+    monkeypatch.setattr(pipeline, "load_models", fake_models)
+    config = RunConfig(dataset="alkdrec-ml", method="hardest", teacher="replay", budget=40, mode="authors-code",
+                       options={"max_epochs": 1})
+    result = run_pipeline(config)
+    recorded = [int(x) for x in (alkdrec_dir / "ML" / "ML_hardest.base").read_text().split()[:40]]
+    picked = result.selection[result.selection["picked"]].sort_values("pick_order")
+    assert picked["session_id"].tolist() == recorded
