@@ -32,8 +32,8 @@ class EvalResult:
     targets: np.ndarray
 
 
-def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
-    """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among all real items."""
+def masked_scores(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
+    """scores: (n, n_items + 1); a copy with padding (and, if asked, the window items but never the label) at -inf."""
     scores = scores.float().clone()
     scores[:, 0] = -torch.inf
     inputs = torch.as_tensor(batch.inputs)
@@ -43,11 +43,32 @@ def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool =
         # never exclude the label itself, even if it also occurs in the window
         target_score = scores.gather(1, labels[:, None])
         scores = seen.scatter(1, labels[:, None], target_score)
+    return scores
+
+
+def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
+    """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among all real items."""
+    scores = masked_scores(scores, batch, exclude_seen)
+    labels = torch.as_tensor(batch.labels)
     target = scores.gather(1, labels[:, None])
     ids = torch.arange(scores.shape[1])[None, :]
     better = (scores > target).sum(1)
     tied_before = ((scores == target) & (ids < labels[:, None])).sum(1)
     return better + tied_before
+
+
+def compat_ndcg_sums(scores: torch.Tensor, batch: SessionBatch, ks: Sequence[int]) -> dict[str, float]:
+    """Sums over sessions of the ALKDRec authors' "ndcg@K" (spec alkdrec.md §9): the top-K item ids are put in a
+    Python set of the authors' 0-based ids, and the label's place in the set's iteration order (hash order, not
+    rank) is used as its position in 1/log2(pos + 2). For comparison with the paper's ndcg columns only."""
+    top = masked_scores(scores, batch).topk(max(ks), dim=1).indices.numpy() - 1      # authors' ids = ours - 1
+    sums = {f"compat_ndcg@{k}": 0.0 for k in ks}
+    for row, label in zip(top, batch.labels - 1):
+        for k in ks:
+            order = list(set(row[:k].tolist()))
+            if label in order:
+                sums[f"compat_ndcg@{k}"] += 1.0 / np.log2(order.index(label) + 2.0)
+    return sums
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
@@ -63,15 +84,21 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dic
 
 
 def evaluate(score_fn: ScoreFn, batch: SessionBatch, *, ks: Sequence[int] = DEFAULT_KS, exclude_seen: bool = True,
-             chunk: int = 2048) -> EvalResult:
-    """Rank every label among all items. score_fn(batch) -> (len(batch), n_items + 1) scores."""
-    ranks = []
+             chunk: int = 2048, compat: bool = False) -> EvalResult:
+    """Rank every label among all items. score_fn(batch) -> (len(batch), n_items + 1) scores.
+    compat: also report the authors' set-order `compat_ndcg@K` beside the true NDCG."""
+    ranks, compat_sums = [], {}
     for start in range(0, len(batch), chunk):
         part = batch.subset(np.arange(start, min(start + chunk, len(batch))))
         scores = torch.as_tensor(score_fn(part))
         ranks.append(target_ranks(scores, part, exclude_seen).cpu().numpy())
+        if compat:
+            for key, value in compat_ndcg_sums(scores.cpu(), part, ks).items():
+                compat_sums[key] = compat_sums.get(key, 0.0) + value
     all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
-    return EvalResult(metrics_from_ranks(all_ranks, ks), all_ranks.astype(np.int64), batch.session_ids, batch.labels)
+    metrics = metrics_from_ranks(all_ranks, ks)
+    metrics.update({key: value / max(len(batch), 1) for key, value in compat_sums.items()})
+    return EvalResult(metrics, all_ranks.astype(np.int64), batch.session_ids, batch.labels)
 
 
 def per_session(ranks: np.ndarray, metric: str) -> np.ndarray:

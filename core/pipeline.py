@@ -350,7 +350,7 @@ def _finish(config, model, device, valid_batch, test_batch, curve, timings, t, e
     scorer = model_scorer(model, device)
     valid = evaluate(scorer, valid_batch)
     emit("evaluate", 1, 2, "test")
-    test = evaluate(scorer, test_batch)
+    test = evaluate(scorer, test_batch, compat=config.mode == "authors-code")
     emit("evaluate", 2, 2, f"test ndcg@10 {test.metrics['ndcg@10']:.5f}")
     _stage(timings, "evaluate", t)
     return RunResult(config, test, valid, curve, timings, extra=extra)

@@ -57,3 +57,15 @@ def test_per_session_and_stats():
     assert test.p_value < 0.01 and test.mean_difference == pytest.approx(0.2)
     with pytest.raises(ValueError):
         paired_ttest([1.0, 2.0], [1.0])
+
+
+def test_compat_ndcg_uses_the_authors_set_order():
+    # our ids 3, 10, 6 rank first, second, third; the label is 10 (true rank 1 -> ndcg 1/log2(3))
+    scores = torch.full((1, 12), -1.0)
+    scores[0, 3], scores[0, 10], scores[0, 6] = 0.9, 0.8, 0.7
+    b = to_batch(np.array([0]), [[1]], np.array([10]), max_len=2)
+    result = evaluate(lambda part: scores, b, ks=(3,), compat=True)
+    assert result.metrics["ndcg@3"] == pytest.approx(1 / math.log2(3))
+    # the authors' 0-based ids {2, 9, 5} iterate as 9, 2, 5 in a Python set (slots 9 % 8, 2, 5): position 0
+    assert result.metrics["compat_ndcg@3"] == pytest.approx(1.0)
+    assert "compat_ndcg@3" not in evaluate(lambda part: scores, b, ks=(3,)).metrics
