@@ -171,16 +171,20 @@ def sampled_bpr(model: SessionModel, inputs: torch.Tensor, lengths: torch.Tensor
 
 
 def fit_rows(ctx: DistillContext, rows: Instances, stage: str = "distill") -> tuple[SessionModel, pd.DataFrame, dict]:
-    """Fine-tune ctx.student on weighted rows to early stopping on validation; paper mode uses SampledBPR,
-    authors-code the backbone's in-batch BPR. Returns the fine-tuned student, its curve and facts."""
-    config = ctx.train_config()
+    """Fine-tune ctx.student on weighted rows to early stopping on validation. Objective (option `objective`):
+    `bpr` (paper default: sampled-negative BPR), `bpr-inbatch` (authors-code default), or `ce` (weighted full-softmax
+    cross-entropy, the student's own pre-training loss). Returns the fine-tuned student, its curve and facts."""
+    objective = str(ctx.param("objective", "bpr" if ctx.mode == "paper" else "bpr-inbatch"))
+    if objective not in ("bpr", "bpr-inbatch", "ce"):
+        raise ValueError(f"objective must be bpr, bpr-inbatch or ce, not {objective!r}")
+    config = ctx.train_config(loss="ce" if objective == "ce" else "bpr-inbatch")
     model: SessionModel = ctx.student
-    if ctx.mode == "paper":
+    if objective == "bpr":
         model = SampledBPR(ctx.student, int(ctx.param("negatives")))
     curve, best_epoch, best = fit(model, rows, ctx.valid, config, ctx.device, ctx.progress, stage=stage)
     student = model.inner if isinstance(model, SampledBPR) else model
     facts = {"rows": len(rows), "weight_sum": float(rows.weights.sum()) if rows.weights is not None else len(rows),
-             "best_epoch": best_epoch, "loss": "sampled-bpr" if ctx.mode == "paper" else "bpr-inbatch",
+             "best_epoch": best_epoch, "loss": {"bpr": "sampled-bpr"}.get(objective, objective),
              "train_config": config.model_dump()}
     return student, curve, facts
 

@@ -77,6 +77,20 @@ def test_alkdrec_with_a_perfect_teacher_improves(pretrained):
     assert result.extra["rows"] == sum(min(len(v), 25) for v in perfect_lists(data).values())
 
 
+@pytest.mark.parametrize("objective", ["ce", "bpr-inbatch"])
+def test_alkdrec_objectives_improve_with_a_perfect_teacher(pretrained, objective):
+    data, student, teacher = pretrained
+    result = get_method("alkdrec").distill(context(data, student, teacher, objective=objective))
+    assert valid_ndcg(result.model, data) > valid_ndcg(student, data)
+    assert result.extra["loss"] == objective
+
+
+def test_unknown_objective_is_an_error(pretrained):
+    data, student, teacher = pretrained
+    with pytest.raises(ValueError, match="objective must be"):
+        get_method("alkdrec").distill(context(data, student, teacher, objective="hinge"))
+
+
 def test_llmd4rec_reasks_a_live_teacher(pretrained):
     data, student, teacher = pretrained
     ctx = context(data, student, teacher, rounds=2)
