@@ -234,8 +234,8 @@ NOTES = """## Where we differ from the paper, and why
 - **Seeds**: we report mean ± std over the seeds run; the paper's cells are most likely single runs (§11 #18).
   The ML test set has 2,465 sessions, so one hit is 0.0004 recall: differences of a few hits decide orderings; read the
   t-tests, not only the means.
-- **Backbones and training**: our student/teacher are trained by `core.train` (full softmax CE, prefix augmentation,
-  early stopping on validation NDCG@10), not the authors' in-batch BPR with HR@25 validation, so the Student and
+- **Backbones and training**: our student/teacher are trained by `core.train` (in-batch BPR as the authors', but with
+  prefix augmentation and early stopping on validation NDCG@10 instead of HR@25), so the Student and
   Teacher rows differ from the paper's; every distillation method starts from the same pretrained student.
 - **Distillation objective** (mode `paper`): BPR of each LLM-ranked item against one uniformly sampled negative,
   position weights 3/2/1 for ranks [1,5]/(5,15]/(15,25] as row weights, Adam lr 1e-3, batch 1024, early stopping on
@@ -250,8 +250,7 @@ NOTES = """## Where we differ from the paper, and why
 - **LLMD4Rec** (if shown) is an adaptation; with the replay teacher it degenerates to one round.
 - **TR** uses the same-backbone teacher's top-50 over all training sessions, weight 1.
 - A method whose row equals **Student** exactly never beat the pretrained student on validation NDCG@10, so early
-  stopping kept epoch 0 (the best epoch is in each run's `config.extra.distill`): with our full-softmax student,
-  fine-tuning on the LLM-ranked rows of 500 sessions rarely improves validation NDCG@10.
+  stopping kept epoch 0 (the best epoch is in each run's `config.extra.distill`).
 - **Categories**: "similar" (label also in the student's top-25) is rare with our weak d=10 student, so the achieved
   split is far from the planned 1:5:4 — the ratio only shapes the policy (spec §6), no instance is labelled by it.
 - The **reference baselines** SKNN and V-SKNN beat every d=10 student and the d=100 teacher by a wide margin, and
