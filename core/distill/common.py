@@ -70,7 +70,7 @@ class DistillContext:
         values = dict(backbone=self.backbone, dim=self.student.dim, seed=self.seed, lr=lr,
                       batch_size=int(self.param("batch_size")), max_epochs=int(self.param("max_epochs")),
                       patience=int(self.param("patience")), valid_metric=str(self.param("valid_metric")),
-                      loss="bpr-inbatch")   # the students' pre-training loss (core.train's default)
+                      loss=TrainConfig(backbone=self.backbone).loss)   # the student's pre-training loss
         values.update(changes)
         return TrainConfig(**values)
 

@@ -18,6 +18,8 @@ LOSSES = ("ce", "bpr-inbatch")
 
 class SessionModel(nn.Module):
     name: ClassVar[str] = ""
+    #: pre-training loss used when the config names none (measured per backbone on alkdrec-ml, see README)
+    default_loss: ClassVar[str] = "ce"
     score_scale: float = 1.0
 
     def __init__(self, n_items: int, dim: int, max_len: int) -> None:
