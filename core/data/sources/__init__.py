@@ -48,13 +48,7 @@ def all_sources() -> dict[str, Source]:
 
 def _load_all() -> None:
     # Importing registers; each module holds one source family.
-    from core.data.sources import alkdrec, ml100k  # noqa: F401
-    for optional in ("hetrec", "amazon", "csv_source"):
-        try:
-            __import__(f"core.data.sources.{optional}")
-        except ModuleNotFoundError as error:
-            if error.name != f"core.data.sources.{optional}":
-                raise
+    from core.data.sources import alkdrec, amazon, csv_source, hetrec, ml100k  # noqa: F401
 
 
 def build(name: str, from_dir: Path | None = None, **options: Any) -> SessionDataset:
