@@ -24,6 +24,7 @@ import click
 from core import store
 from core.cli import METRIC_COLUMNS, console, metrics_table, new_run_id, parse_options
 from core.experiment import versions
+from core.train import TrainConfig
 
 
 class Cancelled(BaseException):
@@ -140,10 +141,13 @@ def persist_result(run_id: str, result: Any) -> None:
               help="force the true next item into the LLM's candidates (label leakage; default: authors-code only)")
 @click.option("--selection", default=None, help="override the method's selection strategy")
 @click.option("--option", "-o", "options", multiple=True, help="distillation parameter KEY=VALUE (e.g. patience=10)")
+@click.option("--pretrain", "pretrain", multiple=True,
+              help="teacher/student pre-training setting KEY=VALUE, as `alkd train --set` (e.g. loss=ce)")
 def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str, model: str | None,
             base_url: str | None, budget: int, usd_cap: float | None, ratios: str, mu: float, seeds: str,
             hit_rate: float | None, mode: str, group: str | None, tags: tuple[str, ...], device: str,
-            difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...]) -> None:
+            difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...],
+            pretrain: tuple[str, ...]) -> None:
     """Distil into the student with each METHOD and seed; one stored run each."""
     from core.data import catalog
     from core.data.errors import DataError
@@ -155,6 +159,11 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     except DataError as error:
         raise click.ClickException(str(error)) from None
     extra_options = parse_options(options)
+    pretrain_settings = parse_options(pretrain)
+    try:
+        TrainConfig(backbone=backbone, **pretrain_settings)
+    except ValueError as error:
+        raise click.ClickException(f"invalid --pretrain: {error}") from None
     current: dict[str, str | None] = {"run": None}
 
     def on_signal(signum, _frame):
@@ -169,7 +178,8 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
                 config = RunConfig(dataset=dataset, backbone=backbone, method=method, teacher=teacher, model=model,
                                    base_url=base_url, budget=budget, usd_cap=usd_cap, ratios=ratio_tuple, mu=mu,
                                    seed=seed, hit_rate=hit_rate, mode=mode, device=device, difficulty=difficulty,
-                                   force_label=force_label, selection=selection, options=extra_options)
+                                   force_label=force_label, selection=selection, options=extra_options,
+                                   pretrain=pretrain_settings)
                 run_id = new_run_id("run", dataset, backbone, method, f"s{seed}")
                 current["run"] = run_id
                 store.create_run(run_id, kind="distill", dataset=dataset, backbone=backbone, role="student",

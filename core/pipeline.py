@@ -64,6 +64,7 @@ class RunConfig(BaseModel):
     selection: str | None = None         # override the method's selection strategy
     replay_path: str | None = None       # a .data or .jsonl file; default: the dataset's recorded GPT-4 file
     options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.DEFAULTS)
+    pretrain: dict[str, Any] = Field(default_factory=dict)  # teacher/student pre-training settings (TrainConfig)
 
 
 @dataclass
@@ -94,9 +95,10 @@ def _stage(timings: dict[str, float], name: str, started: float) -> float:
 
 
 def load_models(dataset: SessionDataset, backbone: str, seed: int, device: str, progress: Progress | None,
-                role: str):
-    """The cached (or newly trained) teacher/student of a backbone; progress events under stage `role`."""
-    config = TrainConfig(backbone=backbone, dim=ROLE_DIMS[role], seed=seed)
+                role: str, pretrain: dict[str, Any] | None = None):
+    """The cached (or newly trained) teacher/student of a backbone; progress events under stage `role`.
+    pretrain: TrainConfig settings for both (e.g. {"loss": "ce"})."""
+    config = TrainConfig(backbone=backbone, dim=ROLE_DIMS[role], seed=seed, **(pretrain or {}))
     return train(dataset, config, device=device, progress=progress)
 
 
@@ -203,10 +205,12 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None, *, db: Pat
         return RunResult(config, outcome.test, outcome.valid, None, timings,
                          extra={"kind": "baseline", "baseline": outcome.config})
 
-    teacher_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "teacher")
+    teacher_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "teacher",
+                                 config.pretrain)
     emit("teacher", 1, 1, "teacher ready" + (" (cached)" if teacher_result.cached else ""))
     t = _stage(timings, "teacher", t)
-    student_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "student")
+    student_result = load_models(dataset, config.backbone, config.seed, config.device, emit, "student",
+                                 config.pretrain)
     emit("student", 1, 1, "student ready" + (" (cached)" if student_result.cached else ""))
     t = _stage(timings, "student", t)
     teacher, student = teacher_result.model, student_result.model

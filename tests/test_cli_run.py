@@ -42,13 +42,17 @@ def test_parsers():
         parse_seeds("4-1")
 
 
-def test_run_writes_the_expected_store_rows(csv_dataset):
+def test_run_writes_the_expected_store_rows(csv_dataset, isolated_home):
     result = CliRunner().invoke(main, [
         "run", "--dataset", csv_dataset, "--method", "alkdrec,student", "--method", "popular",
         "--teacher", "simulated", "--hit-rate", "0.6", "--budget", "12", "--usd-cap", "1", "--seeds", "0",
-        "--group", "g1", "--tag", "t1", "--option", "max_epochs=5"])
+        "--group", "g1", "--tag", "t1", "--option", "max_epochs=5", "--pretrain", "loss=ce",
+        "--pretrain", "max_epochs=3"])
     assert result.exit_code == 0, result.output
     runs = store.query("SELECT * FROM runs WHERE kind = 'distill' ORDER BY created_at")
+    assert all(json.loads(c)["pretrain"] == {"loss": "ce", "max_epochs": 3} for c in runs["config"])
+    trained = [p.name for p in (isolated_home / "checkpoints" / csv_dataset).iterdir()]
+    assert len(trained) == 2          # teacher and student, trained once with the --pretrain settings
     assert len(runs) == 3 and set(runs["status"]) == {"done"}
     assert set(runs["groups"]) == {"g1"} and all(list(t) == ["t1"] for t in runs["tags"])
     assert (runs["pid"] == os.getpid()).all() and (runs["budget"] == 12).all()
@@ -85,6 +89,13 @@ def test_failure_marks_failed_and_continues(csv_dataset):
     assert runs.set_index("method").loc["alkdrec", "status"] == "failed"
     assert "replay" in runs.set_index("method").loc["alkdrec", "message"]
     assert runs.set_index("method").loc["popular", "status"] == "done"
+
+
+def test_invalid_pretrain_setting_is_refused_before_any_run(csv_dataset):
+    result = CliRunner().invoke(main, ["run", "--dataset", csv_dataset, "--method", "student", "--teacher",
+                                       "simulated", "--pretrain", "learning_rate=1"])
+    assert result.exit_code != 0 and "invalid --pretrain" in result.output
+    assert store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
 
 
 def test_estimate(csv_dataset):
