@@ -63,7 +63,7 @@ def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkey
 
     data = catalog.fetch("alkdrec-ml", alkdrec_dir)
 
-    def fake_models(dataset, backbone, seed, device, progress, role):
+    def fake_models(dataset, backbone, seed, device, progress, role, pretrain=None):
         import torch
         torch.manual_seed(0)
         return SimpleNamespace(model=create(backbone, dataset.n_items, 10 if role == "student" else 16, 10),
@@ -90,7 +90,7 @@ def test_authors_code_replay_uses_the_authors_recorded_picks(alkdrec_dir, monkey
 
     catalog.fetch("alkdrec-ml", alkdrec_dir)
 
-    def fake_models(dataset, backbone, seed, device, progress, role):
+    def fake_models(dataset, backbone, seed, device, progress, role, pretrain=None):
         import torch
         torch.manual_seed(0)
         return SimpleNamespace(model=create(backbone, dataset.n_items, 10 if role == "student" else 16, 10),
