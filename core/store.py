@@ -142,9 +142,7 @@ def write(path: Path | str | None = None) -> Iterator[duckdb.DuckDBPyConnection]
 def query(sql: str, params: Sequence[Any] | None = None, path: Path | str | None = None) -> pd.DataFrame:
     """Read as a DataFrame; an absent store reads as empty tables."""
     target = Path(path) if path is not None else db_path()
-    if not target.exists():
-        migrate(target)
-    if str(target) not in _migrated:
+    if str(target) not in _migrated or not target.exists():
         migrate(target)
         _migrated.add(str(target))
     with connect(target, read_only=True) as con:

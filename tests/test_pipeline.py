@@ -45,7 +45,7 @@ def test_pipeline_returns_everything_and_persists_nothing(tiny_fetched):
 
 def test_forced_label_reaches_the_candidates(tiny_fetched):
     config = RunConfig(dataset="tiny", method="random", teacher="simulated", budget=6, force_label=True,
-                       options={"max_epochs": 1})
+                       hit_rate=1.0, options={"max_epochs": 1})
     result = run_pipeline(config)
     labels = tiny_fetched.sessions.set_index("session_id")["label"]
     sent = {r.session_id for r in result.responses}
@@ -53,6 +53,7 @@ def test_forced_label_reaches_the_candidates(tiny_fetched):
     # the candidates stored are the teacher's; the forced label is what the LLM saw (hit rate 1 => in its answer)
     for response in result.responses:
         assert response.ok
+        assert int(labels[response.session_id]) in response.ranking
 
 
 @pytest.mark.integration
