@@ -151,6 +151,7 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     """Distil into the student with each METHOD and seed; one stored run each."""
     from core.data import catalog
     from core.data.errors import DataError
+    from core.distill import validate_options
     from core.pipeline import RunConfig, run_pipeline
 
     method_list, seed_list, ratio_tuple = parse_methods(methods), parse_seeds(seeds), parse_ratios(ratios)
@@ -158,7 +159,10 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
         catalog.load(dataset)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    extra_options = parse_options(options)
+    try:
+        extra_options = validate_options(parse_options(options))
+    except ValueError as error:
+        raise click.ClickException(f"invalid --option: {error}") from None
     pretrain_settings = parse_options(pretrain)
     try:
         TrainConfig(backbone=backbone, **pretrain_settings)

@@ -22,12 +22,12 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core import baselines
 from core.data import catalog
 from core.data.dataset import SessionDataset
-from core.distill import DistillContext, get_method
+from core.distill import DistillContext, get_method, validate_options
 from core.distill.common import top_k
 from core.evaluate import EvalResult, evaluate, target_ranks
 from core.experiment import ROLE_DIMS, evaluate_baseline
@@ -63,8 +63,13 @@ class RunConfig(BaseModel):
     force_label: bool | None = None      # None: on in authors-code mode only (label leakage, see PromptOptions)
     selection: str | None = None         # override the method's selection strategy
     replay_path: str | None = None       # a .data or .jsonl file; default: the dataset's recorded GPT-4 file
-    options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.DEFAULTS)
+    options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.OPTIONS)
     pretrain: dict[str, Any] = Field(default_factory=dict)  # teacher/student pre-training settings (TrainConfig)
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return validate_options(options)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 
 from core import store
 from core.paths import data_home, db_path
@@ -279,6 +280,8 @@ class LaunchConfig:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)    # distillation --option KEY=VALUE
+    pretrain: dict[str, Any] = field(default_factory=dict)   # teacher/student --pretrain KEY=VALUE
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -403,6 +406,7 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
         errors.append("The simulated hit rate must lie in [0, 1].")
     if cfg.methods and not any(m in LLM_METHODS for m in cfg.methods) and cfg.teacher in KEY_ENV:
         warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
+    errors.extend(settings_errors(cfg))
     if len(seeds) * len(cfg.methods) > 20:
         warnings.append(f"{len(seeds) * len(cfg.methods)} runs will execute one after another.")
     return errors, warnings
@@ -435,7 +439,51 @@ def command(cfg: LaunchConfig) -> list[str]:
         argv += ["--group", cfg.group]
     for tag in cfg.tags:
         argv += ["--tag", tag]
+    for flag, settings in (("--option", cfg.options), ("--pretrain", cfg.pretrain)):
+        for key, value in settings.items():
+            argv += [flag, f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     return argv
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """'lr=1e-4\npatience=10' (one KEY=VALUE per line or comma separated) -> {'lr': 0.0001, 'patience': 10};
+    values are JSON when they parse (numbers, true/false), else text. ValueError names a line without '='."""
+    settings: dict[str, Any] = {}
+    for number, line in enumerate(re.split(r"[\n,]", text or ""), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"setting {number} {line!r} is not KEY=VALUE")
+        try:
+            settings[key.strip()] = json.loads(value.strip())
+        except json.JSONDecodeError:
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def option_table() -> pd.DataFrame:
+    """The distillation options with their defaults and meaning (for the Launch page)."""
+    from core.distill import OPTIONS
+    return pd.DataFrame([{"option": k, "default": "by mode" if d is None else str(d), "meaning": text}
+                         for k, (d, text) in OPTIONS.items()])
+
+
+def settings_errors(cfg: LaunchConfig) -> list[str]:
+    """The same checks `alkd run` makes on --option and --pretrain, as messages for the page."""
+    from core.distill import validate_options
+    from core.train import TrainConfig
+    errors = []
+    try:
+        validate_options(cfg.options)
+    except ValueError as error:
+        errors.append(f"Distillation settings: {error}.")
+    try:
+        TrainConfig(backbone=cfg.backbone, **cfg.pretrain)
+    except ValidationError as error:
+        errors.extend(f"Pre-training setting {'.'.join(map(str, e['loc']))!r}: {e['msg']}." for e in error.errors())
+    return errors
 
 
 def logs_dir() -> Path:

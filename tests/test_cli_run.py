@@ -98,6 +98,13 @@ def test_invalid_pretrain_setting_is_refused_before_any_run(csv_dataset):
     assert store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
 
 
+def test_unknown_option_is_refused_before_any_run(csv_dataset):
+    result = CliRunner().invoke(main, ["run", "--dataset", csv_dataset, "--method", "student", "--teacher",
+                                       "simulated", "--option", "patiance=3"])
+    assert result.exit_code != 0 and "did you mean 'patience'" in result.output
+    assert store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
+
+
 def test_estimate(csv_dataset):
     result = CliRunner().invoke(main, ["estimate", "--dataset", csv_dataset, "--teacher", "openai",
                                        "--model", "gpt-4o-mini", "--budget", "500"])

@@ -16,7 +16,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from core.distill.common import DEFAULTS, MODES, DistillContext, DistillResult, position_weight, position_weights
+from core.distill.common import (DEFAULTS, MODES, OPTIONS, DistillContext, DistillResult, position_weight,
+                                 position_weights, validate_options)
 
 Kind = Literal["reference", "baseline", "teacher-rankings", "llm"]
 
@@ -63,5 +64,5 @@ def get_method(name: str) -> MethodSpec:
     return METHODS[name]
 
 
-__all__ = ["DEFAULTS", "METHODS", "MODES", "DistillContext", "DistillResult", "MethodSpec", "get_method",
-           "method_names", "position_weight", "position_weights", "register"]
+__all__ = ["DEFAULTS", "METHODS", "MODES", "OPTIONS", "DistillContext", "DistillResult", "MethodSpec", "get_method",
+           "method_names", "position_weight", "position_weights", "register", "validate_options"]

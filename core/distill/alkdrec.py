@@ -26,7 +26,7 @@ def distil_rankings(ctx: DistillContext) -> DistillResult:
     if not sids:
         return DistillResult(ctx.student, None, {"rows": 0, "note": "no usable LLM ranking: student unchanged"})
     inputs, lengths, _ = ctx.session_inputs(sids)
-    n_out = int(ctx.param("n_out", 25))
+    n_out = int(ctx.param("n_out"))
     lists = [list(ctx.rankings[s])[:max(n_out, 26 if ctx.mode == "authors-code" else n_out)] for s in sids]
     rows = ranking_rows(inputs, lengths, lists, lambda j: position_weight(j, ctx.mode), ctx.dataset.n_items)
     student, curve, facts = fit_rows(ctx, rows)

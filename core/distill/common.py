@@ -11,6 +11,7 @@ the backbone's own 'bpr-inbatch' loss; lr 1e-4 for Atten-Mixer).
 from __future__ import annotations
 
 import copy
+import difflib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -27,11 +28,56 @@ from core.models.base import SessionModel
 from core.train import Instances, Progress, TrainConfig, fit, model_scorer
 
 MODES = ("paper", "authors-code")
+OBJECTIVES = ("bpr", "bpr-inbatch", "ce")
 
-#: Distillation defaults (overridable per run with --option KEY=VALUE): fine-tuning schedule of the student.
-DEFAULTS: dict[str, Any] = {
-    "lr": 1e-3, "batch_size": 1024, "max_epochs": 60, "patience": 5, "negatives": 1, "valid_metric": "ndcg@10",
+#: Every distillation option (`alkd run --option KEY=VALUE`, the dashboard's Launch page): default and meaning.
+#: A default of None means "depends on the mode" (see the method's module).
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "lr": (1e-3, "Adam learning rate of the fine-tuning (authors-code Atten-Mixer: 1e-4)"),
+    "batch_size": (1024, "rows per fine-tuning step"),
+    "max_epochs": (60, "most fine-tuning epochs"),
+    "patience": (5, "epochs without a better validation metric before stopping"),
+    "valid_metric": ("ndcg@10", "validation metric for early stopping"),
+    "objective": (None, "pairwise rows: bpr (paper), bpr-inbatch (authors-code) or ce"),
+    "negatives": (1, "uniform negatives per row of the sampled-BPR objective"),
+    "n_out": (25, "LLM list positions distilled (ALKDRec and its ablations)"),
+    "tr_k": (50, "teacher top-k distilled per training session (TR)"),
+    "dllm_k": (10, "LLM list positions distilled (DLLM2Rec)"),
+    "lambda": (0.8, "weight of the ranking-distillation loss (DLLM2Rec)"),
+    "gamma_position": (0.3, "position-weight share (DLLM2Rec)"),
+    "gamma_consistency": (0.1, "consistency-weight share (DLLM2Rec)"),
+    "rd_batch": (256, "ranking-distillation rows per step (DLLM2Rec)"),
+    "rounds": (2, "teacher/student rounds when the teacher can be asked again (LLMD4Rec)"),
+    "tau_q": (5.0, "temperature of the LLM target distribution (LLMD4Rec)"),
+    "tau_w": (1.0, "temperature of the adaptive weight (LLMD4Rec)"),
+    "llmd_batch": (64, "sessions per alignment step (LLMD4Rec)"),
 }
+DEFAULTS: dict[str, Any] = {name: default for name, (default, _) in OPTIONS.items()}
+
+
+def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check --option KEY=VALUE settings against OPTIONS: unknown keys and values of the wrong type raise a
+    ValueError naming the key (and the closest known one); numbers are cast to the default's type."""
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in OPTIONS:
+            close = difflib.get_close_matches(key, OPTIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(OPTIONS)}"
+            raise ValueError(f"unknown distillation option {key!r}{hint}")
+        default = OPTIONS[key][0]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"option {key!r} must be a number, not {value!r}")
+            if isinstance(default, int) and float(value) != int(value):
+                raise ValueError(f"option {key!r} must be a whole number, not {value!r}")
+            value = type(default)(value)
+        elif not isinstance(value, str):
+            raise ValueError(f"option {key!r} must be text, not {value!r}")
+        checked[key] = value
+    objective = checked.get("objective")
+    if objective is not None and objective not in OBJECTIVES:
+        raise ValueError(f"option 'objective' must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    return checked
 
 
 @dataclass
@@ -42,7 +88,7 @@ class DistillContext:
     recommender (d=100) of the same backbone. rankings: session id -> the LLM's cleaned ranked ids (top first) for
     the selected sessions with a usable answer (empty for methods without an LLM). ask: for live/simulated teachers,
     `ask(session_ids, candidates, hints) -> {sid: ranking}` queries the teacher again (LLMD4Rec rounds); None for
-    replay. params: the method's options (DEFAULTS plus --option overrides).
+    replay. params: the method's options (OPTIONS' defaults plus --option overrides).
     """
 
     dataset: SessionDataset
@@ -60,8 +106,11 @@ class DistillContext:
     params: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
 
-    def param(self, name: str, default: Any = None) -> Any:
-        return self.params.get(name, DEFAULTS.get(name, default))
+    def param(self, name: str) -> Any:
+        """The option `name` of this run (its --option override, else OPTIONS' default)."""
+        if name not in OPTIONS:
+            raise KeyError(f"{name!r} is not a distillation option; add it to core.distill.common.OPTIONS")
+        return self.params.get(name, DEFAULTS[name])
 
     def train_config(self, **changes: Any) -> TrainConfig:
         lr = self.param("lr")
@@ -174,9 +223,9 @@ def fit_rows(ctx: DistillContext, rows: Instances, stage: str = "distill") -> tu
     """Fine-tune ctx.student on weighted rows to early stopping on validation. Objective (option `objective`):
     `bpr` (paper default: sampled-negative BPR), `bpr-inbatch` (authors-code default), or `ce` (weighted full-softmax
     cross-entropy, the student's own pre-training loss). Returns the fine-tuned student, its curve and facts."""
-    objective = str(ctx.param("objective", "bpr" if ctx.mode == "paper" else "bpr-inbatch"))
-    if objective not in ("bpr", "bpr-inbatch", "ce"):
-        raise ValueError(f"objective must be bpr, bpr-inbatch or ce, not {objective!r}")
+    objective = str(ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     config = ctx.train_config(loss="ce" if objective == "ce" else "bpr-inbatch")
     model: SessionModel = ctx.student
     if objective == "bpr":

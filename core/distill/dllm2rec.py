@@ -50,9 +50,9 @@ def rd_weights(lists: torch.Tensor, valid: torch.Tensor, student_top: torch.Tens
           description="DLLM2Rec adapted: position+consistency-weighted RD on the labelled subset (no confidence)")
 def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
     sids = [s for s in ctx.rankings if ctx.rankings[s]]
-    K = int(ctx.param("dllm_k", 10))
-    lam = float(ctx.param("lambda", 0.8))
-    gamma_p, gamma_o = float(ctx.param("gamma_position", 0.3)), float(ctx.param("gamma_consistency", 0.1))
+    K = int(ctx.param("dllm_k"))
+    lam = float(ctx.param("lambda"))
+    gamma_p, gamma_o = float(ctx.param("gamma_position")), float(ctx.param("gamma_consistency"))
     config = ctx.train_config()
     model = ctx.student
     base = training_instances(ctx.dataset, ctx.max_len, augment_prefixes=True)
@@ -68,7 +68,7 @@ def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
         rd_t = [torch.as_tensor(a[keep]) for a in (inputs, lengths, lists)]
     else:
         rd_t = None
-    rd_batch = int(ctx.param("rd_batch", 256))
+    rd_batch = int(ctx.param("rd_batch"))
     order: list[torch.Tensor] = []
 
     def step(inner: int, rng: np.random.Generator) -> torch.Tensor:

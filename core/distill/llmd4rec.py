@@ -78,9 +78,9 @@ def _round_tensors(ctx: DistillContext, sids: list[int], rankings: dict[int, tup
 @register("llmd4rec", "llm", strategy="random",
           description="LLMD4Rec adapted: adaptive-weighted KL alignment to LLM rankings, student-informed re-ask rounds")
 def distil_llmd4rec(ctx: DistillContext) -> DistillResult:
-    rounds = int(ctx.param("rounds", 2)) if ctx.ask is not None else 1
-    tau_q, tau_w = float(ctx.param("tau_q", 5.0)), float(ctx.param("tau_w", 1.0))
-    batch = int(ctx.param("llmd_batch", 64))
+    rounds = int(ctx.param("rounds")) if ctx.ask is not None else 1
+    tau_q, tau_w = float(ctx.param("tau_q")), float(ctx.param("tau_w"))
+    batch = int(ctx.param("llmd_batch"))
     model = ctx.student
     rankings = {s: r for s, r in ctx.rankings.items() if r}
     candidates = dict(ctx.candidates)

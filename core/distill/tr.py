@@ -7,8 +7,6 @@ excluded, the label NOT forced in), weight 1; fine-tune the pretrained student w
 
 from __future__ import annotations
 
-import numpy as np
-
 from core.distill import register
 from core.distill.common import DistillContext, DistillResult, fit_rows, ranking_rows, top_k
 
@@ -17,12 +15,10 @@ from core.distill.common import DistillContext, DistillResult, fit_rows, ranking
 def distil_teacher(ctx: DistillContext) -> DistillResult:
     train = ctx.dataset.sessions[ctx.dataset.sessions["split"] == "train"]
     inputs, lengths, _ = ctx.session_inputs(train["session_id"].to_numpy())
-    k = int(ctx.param("tr_k", 50))
+    k = int(ctx.param("tr_k"))
     lists = top_k(ctx.teacher, inputs, lengths, k, ctx.device)
     rows = ranking_rows(inputs, lengths, lists, lambda j: 1.0, ctx.dataset.n_items)
     student, curve, facts = fit_rows(ctx, rows)
     return DistillResult(student, curve, facts | {"sessions": int(len(train)), "tr_k": k,
                                                   "weights": "1 per teacher item"})
 
-
-__all__ = ["distil_teacher", "np"]

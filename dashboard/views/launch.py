@@ -65,11 +65,34 @@ with right:
     group = st.text_input("Group name (optional)", value=qp.get("group", ""), key="group")
     tags = [t.strip() for t in st.text_input("Tags (comma separated)", value="", key="tags").split(",") if t.strip()]
 
+with st.expander("Training settings (advanced)"):
+    st.caption("Passed to `alkd run` as `--pretrain` (teacher/student pre-training; a change trains new checkpoints) "
+               "and `--option` (the student's fine-tuning). Empty = the defaults.")
+    a, b = st.columns(2)
+    pretrain_text = a.text_area("Pre-training, KEY=VALUE per line", value="", key="pretrain",
+                                placeholder="loss=ce\nbatch_size=256", help="Fields of TrainConfig: loss (ce or "
+                                "bpr-inbatch; default: the backbone's), lr, batch_size, max_epochs, patience, ...")
+    options_text = b.text_area("Distillation, KEY=VALUE per line", value="", key="options",
+                               placeholder="lr=1e-4\npatience=10")
+    st.dataframe(data.option_table(), hide_index=True, height=220)
+settings_errors = []
+try:
+    pretrain_settings = data.parse_settings(pretrain_text)
+except ValueError as error:
+    settings_errors.append(f"Pre-training settings: {error}.")
+    pretrain_settings = {}
+try:
+    option_settings = data.parse_settings(options_text)
+except ValueError as error:
+    settings_errors.append(f"Distillation settings: {error}.")
+    option_settings = {}
+
 cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,
                         model=model, base_url=base_url, budget=int(budget),
                         usd_cap=float(usd_cap) if use_cap and teacher in data.KEY_ENV else None,
                         ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds, hit_rate=hit_rate, mode=mode,
-                        group=group.strip() or None, tags=tags)
+                        group=group.strip() or None, tags=tags, options=option_settings,
+                        pretrain=pretrain_settings)
 
 st.subheader("Cost estimate")
 estimate = data.cost_estimate(cfg)
@@ -108,6 +131,7 @@ else:
 
 st.subheader("Launch")
 errors, warnings = data.validate(cfg)
+errors = settings_errors + errors
 for error in errors:
     st.error(error)
 for warning in warnings:
@@ -115,7 +139,7 @@ for warning in warnings:
 st.code(" ".join(data.command(cfg)), language="bash")
 if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
     errors, _ = data.validate(cfg)
-    if not errors:
+    if not errors and not settings_errors:
         pid, log, argv = data.launch(cfg)
         st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
         st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")

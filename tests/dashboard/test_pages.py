@@ -54,6 +54,24 @@ def test_launch_validation_messages(seeded, app, monkeypatch):
     assert at.button(key="launch").disabled
 
 
+def test_launch_training_settings_reach_the_command_and_are_checked(seeded, app):
+    at = app("launch")
+    at.text_area(key="pretrain").set_value("loss=ce").run()
+    at.text_area(key="options").set_value("lr=1e-4\npatience=10").run()
+    assert not texts(at, "error")
+    command = " ".join(c.value for c in at.code)
+    assert "--pretrain loss=ce" in command and "--option lr=0.0001" in command and "--option patience=10" in command
+    assert "objective" in at.dataframe[0].value["option"].tolist()
+    at.text_area(key="options").set_value("patiance=10").run()
+    assert any("did you mean 'patience'" in t for t in texts(at, "error"))
+    at.text_area(key="options").set_value("").run()
+    at.text_area(key="pretrain").set_value("loss=mse").run()
+    assert any("Pre-training setting 'loss'" in t for t in texts(at, "error"))
+    at.text_area(key="pretrain").set_value("just words").run()
+    assert any("is not KEY=VALUE" in t for t in texts(at, "error"))
+    assert at.button(key="launch").disabled
+
+
 def test_launch_shows_masked_key_and_cost(seeded, app, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcd")
     at = app("launch")
@@ -157,6 +175,10 @@ def test_command_line_of_a_configuration():
         "run", "--dataset", "ml-100k", "--backbone", "fpmc", "--method", "student,alkdrec", "--teacher", "openai",
         "--budget", "50", "--ratios", "1:5:4", "--mu", "10", "--seeds", "0-4", "--mode", "paper", "--device", "auto",
         "--model", "gpt-4o-mini", "--usd-cap", "2", "--group", "g", "--tag", "a"]
+    cfg.options, cfg.pretrain = {"lr": 1e-4, "objective": "ce"}, {"loss": "ce"}
+    assert data.command(cfg)[-6:] == ["--option", "lr=0.0001", "--option", "objective=ce", "--pretrain", "loss=ce"]
+    assert data.parse_settings("lr=1e-4, patience=3\n\nobjective=ce") == {"lr": 1e-4, "patience": 3,
+                                                                          "objective": "ce"}
     assert data.parse_seeds("0-2,5") == [0, 1, 2, 5]
     assert data.mask("sk-abcdefghijklmnop") == "sk-…mnop"
     frame = data.pareto(__import__("pandas").DataFrame({"x": [1, 2, 3, 4], "y": [0.1, 0.05, 0.2, 0.15]}), "x", "y")

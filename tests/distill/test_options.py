@@ -1,0 +1,38 @@
+"""Distillation options (`alkd run --option KEY=VALUE`): every key a method reads is declared, with a checked type."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import core.distill
+from core.distill import DEFAULTS, OPTIONS, validate_options
+
+
+def test_every_option_read_by_a_method_is_declared():
+    source = "\n".join(p.read_text() for p in Path(core.distill.__file__).parent.glob("*.py"))
+    read = set(re.findall(r'ctx\.param\("([a-z_]+)"\)', source))
+    assert read and read <= set(OPTIONS)
+    assert DEFAULTS["lr"] == 1e-3 and DEFAULTS["patience"] == 5
+
+
+def test_numbers_are_cast_to_the_default_type():
+    assert validate_options({"lr": 1, "patience": 7.0, "objective": "ce"}) == {"lr": 1.0, "patience": 7,
+                                                                               "objective": "ce"}
+    assert isinstance(validate_options({"lr": 1})["lr"], float)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"learning_rate": 1e-4}, "unknown distillation option 'learning_rate'"),
+    ({"patiance": 3}, "did you mean 'patience'"),
+    ({"lr": "fast"}, "'lr' must be a number"),
+    ({"patience": 2.5}, "'patience' must be a whole number"),
+    ({"lr": True}, "'lr' must be a number"),
+    ({"objective": "mse"}, "'objective' must be one of bpr, bpr-inbatch, ce"),
+    ({"valid_metric": 3}, "'valid_metric' must be text"),
+])
+def test_bad_options_name_the_key(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_options(options)
