@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from core import store
+from core.cli_format import console, metrics_table, parse_options
+from core.cli_hints import hints_cmd
+from core.cli_recommend import recommend_cmd
+from core.cli_run import estimate_cmd, run_cmd
 from core.data import catalog
 from core.data.errors import DataError
 from core.data.sources import all_sources
@@ -18,34 +20,6 @@ from core.experiment import ROLE_DIMS, evaluate_baseline, train_backbone
 from core.models import backbone_names
 from core.records import fail, new_run_id, persist, start_run
 from core.train import TrainConfig
-
-console = Console()
-METRIC_COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@20")
-
-
-def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """KEY=VALUE pairs; values parsed as JSON when they can be (numbers, true/false), else kept as strings."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
-        try:
-            options[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.replace("-", "_")] = value
-    return options
-
-
-def metrics_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> Table:
-    table = Table(title=title)
-    table.add_column("model")
-    for column in METRIC_COLUMNS:
-        table.add_column(column, justify="right")
-    for name, metrics in rows:
-        table.add_row(name, *(f"{metrics.get(c, float('nan')):.4f}" for c in METRIC_COLUMNS))
-    return table
-
 
 @click.group()
 @click.version_option(package_name="alkd")
@@ -220,12 +194,6 @@ def runs_show(run_id: str) -> None:
         console.print(metrics.pivot(index="metric", columns="split", values="value").round(5).to_string())
 
 
-from core.cli_hints import hints_cmd  # noqa: E402
-from core.cli_run import estimate_cmd, run_cmd  # noqa: E402
-
-main.add_command(run_cmd)
-main.add_command(estimate_cmd)
-main.add_command(hints_cmd)
 
 @runs.command("export")
 @click.option("--group", default=None, help="runs of this group (e.g. reproduce)")
@@ -247,6 +215,10 @@ def runs_export(group: str | None, run_ids: tuple[str, ...], out: Path) -> None:
 def runs_import(directory: Path) -> None:
     """Add runs exported by `alkd runs export` (runs already present are kept as they are)."""
     console.print(f"imported {store.import_runs(directory)} new runs from {directory}")
+
+
+for _command in (run_cmd, estimate_cmd, hints_cmd, recommend_cmd):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from typing import Any
 
 import click
 
-from core import store
-from core.cli import METRIC_COLUMNS, console, metrics_table, new_run_id, parse_options
+from core import model_files, store
+from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
+from core.records import new_run_id
 from core.experiment import versions
 from core.train import TrainConfig
 
@@ -98,7 +99,15 @@ class ProgressWriter:
             pass
 
 
-def persist_result(run_id: str, result: Any) -> None:
+def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
+    """Write a finished run to the store (and, with save_model, its model to data/models/RUN_ID.pt)."""
+    extra = dict(result.extra)
+    if save_model and result.model is not None:
+        config = result.config
+        path = model_files.save_model(result.model, model_files.model_path(run_id), {
+            "run_id": run_id, "dataset": config.dataset, "method": config.method, "seed": config.seed,
+            "teacher": config.teacher, "test": {k: float(v) for k, v in result.test.metrics.items()}})
+        extra["model_path"] = str(path)
     store.save_metrics(run_id, "test", result.test.metrics)
     store.save_metrics(run_id, "valid", result.valid.metrics)
     store.save_session_results(run_id, "test", result.test.session_ids, result.test.targets, result.test.ranks)
@@ -109,7 +118,7 @@ def persist_result(run_id: str, result: Any) -> None:
         store.save_selections(run_id, result.selection)
     if result.candidates:
         store.save_run_candidates(run_id, result.candidates)
-    config = result.config.model_dump() | {"extra": result.extra}
+    config = result.config.model_dump() | {"extra": extra}
     store.set_run_fields(run_id, usd_spent=float(result.usd_spent), n_labelled=int(result.n_labelled),
                          config=config)
     store.finish_run(run_id, "done", timings=result.timings)
@@ -141,13 +150,15 @@ def persist_result(run_id: str, result: Any) -> None:
               help="force the true next item into the LLM's candidates (label leakage; default: authors-code only)")
 @click.option("--selection", default=None, help="override the method's selection strategy")
 @click.option("--option", "-o", "options", multiple=True, help="distillation parameter KEY=VALUE (e.g. patience=10)")
+@click.option("--save-model/--no-save-model", default=True, show_default=True,
+              help="write each run's final model (the distilled student) to data/models/RUN_ID.pt")
 @click.option("--pretrain", "pretrain", multiple=True,
               help="teacher/student pre-training setting KEY=VALUE, as `alkd train --set` (e.g. loss=ce)")
 def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str, model: str | None,
             base_url: str | None, budget: int, usd_cap: float | None, ratios: str, mu: float, seeds: str,
             hit_rate: float | None, mode: str, group: str | None, tags: tuple[str, ...], device: str,
             difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...],
-            pretrain: tuple[str, ...]) -> None:
+            save_model: bool, pretrain: tuple[str, ...]) -> None:
     """Distil into the student with each METHOD and seed; one stored run each."""
     from core.data import catalog
     from core.data.errors import DataError
@@ -193,7 +204,7 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
                 console.print(f"[bold]{run_id}[/bold]: {method} seed {seed}")
                 try:
                     result = run_pipeline(config, ProgressWriter(run_id))
-                    persist_result(run_id, result)
+                    persist_result(run_id, result, save_model)
                     rows.append((f"{method} s{seed}", result.test.metrics))
                     extra = result.extra
                     if "achieved_ratio" in extra:

@@ -30,6 +30,7 @@ from core.data.dataset import SessionDataset
 from core.distill import DistillContext, get_method, validate_options
 from core.distill.common import top_k
 from core.evaluate import EvalResult, evaluate, target_ranks
+from core.models.base import SessionModel
 from core.experiment import ROLE_DIMS, evaluate_baseline
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
@@ -88,6 +89,7 @@ class RunResult:
     usd_spent: float = 0.0
     n_labelled: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    model: SessionModel | None = None    # the evaluated model (None for reference baselines)
 
 
 _memo: dict[tuple, Any] = {}
@@ -362,7 +364,7 @@ def _finish(config, model, device, valid_batch, test_batch, curve, timings, t, e
     test = evaluate(scorer, test_batch, compat=config.mode == "authors-code")
     emit("evaluate", 2, 2, f"test ndcg@10 {test.metrics['ndcg@10']:.5f}")
     _stage(timings, "evaluate", t)
-    return RunResult(config, test, valid, curve, timings, extra=extra)
+    return RunResult(config, test, valid, curve, timings, extra=extra, model=model)
 
 
 __all__ = ["RunConfig", "RunResult", "run_pipeline", "window", "baselines"]

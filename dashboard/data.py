@@ -28,6 +28,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core import store
+from core.model_files import model_path
 from core.paths import data_home, db_path
 
 BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
@@ -243,15 +244,23 @@ def cancel(run_id: str) -> str:
 
 
 def delete(run_ids: Sequence[str]) -> int:
-    """Remove the runs' rows from every table (LLM calls stay: they are the shared cache)."""
+    """Remove the runs' rows from every table and their saved models (LLM calls stay: they are the shared cache)."""
     ids = list(run_ids)
     if not ids:
         return 0
     with store.write(db()) as con:
         for table in STORE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+    for run_id in ids:
+        model_path(run_id).unlink(missing_ok=True)
     clear_cache()
     return len(ids)
+
+
+def model_file(run_id: str) -> Path | None:
+    """The run's saved model file (data/models/RUN_ID.pt), or None when it has none."""
+    path = model_path(run_id)
+    return path if path.exists() else None
 
 
 def set_tags(run_id: str, tags: Sequence[str]) -> None:

@@ -112,7 +112,8 @@ def _alkd_run(dataset: str, backbone: str, methods: list[str], seed: int, dry: b
     budget = 750 if (dataset == "alkdrec-games" and backbone == "fpmc") else 500
     command = [sys.executable, "-c", "from core.cli import main; main()", "run", "--dataset", dataset,
                "--backbone", backbone, "--method", ",".join(methods), "--teacher", "replay", "--budget", str(budget),
-               "--seeds", str(seed), "--mode", "paper", "--group", GROUP, "--tag", "reproduce_paper"]
+               "--seeds", str(seed), "--mode", "paper", "--group", GROUP, "--tag", "reproduce_paper",
+               "--no-save-model"]  # hundreds of runs; their metrics and ranks are what the report needs
     print(" ".join(command[3:]), flush=True)
     if not dry:
         subprocess.run(command, cwd=ROOT, check=False)

@@ -36,3 +36,15 @@ def tiny() -> SessionDataset:
 @pytest.fixture
 def sessions_csv(tmp_path: Path) -> Path:
     return write_sessions_csv(tmp_path / "raw")
+
+
+@pytest.fixture
+def csv_dataset(tmp_path: Path) -> str:
+    """A fetched `csv` dataset of 100 sessions over 25 titled items (for CLI runs); returns its name."""
+    from click.testing import CliRunner
+
+    from core.cli import main
+    raw = write_sessions_csv(tmp_path / "raw", n_sessions=100, n_items=25, lengths=(3, 7), titles=True)
+    result = CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(raw), "-o", "max_length=5"])
+    assert result.exit_code == 0, result.output
+    return "csv"

@@ -16,17 +16,8 @@ from click.testing import CliRunner
 from core import store
 from core.cli import main
 from core.cli_run import parse_methods, parse_ratios, parse_seeds
-from tiny_data import write_sessions_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def csv_dataset(tmp_path: Path) -> str:
-    result = CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(write_sessions_csv(tmp_path / "raw", n_sessions=100, n_items=25, lengths=(3, 7), titles=True)),
-                                       "-o", "max_length=5"])
-    assert result.exit_code == 0, result.output
-    return "csv"
 
 
 def test_parsers():

@@ -98,3 +98,8 @@ if chosen:
     if group and log.exists():
         with st.expander(f"Log of group {group}"):
             st.code(log.read_text(errors="replace")[-4000:])
+    saved = data.model_file(chosen[0])
+    if saved is not None:
+        st.markdown(f"**Ship the student.** The model of `{chosen[0]}` is saved at `{saved}` "
+                    f"({saved.stat().st_size / 1e6:.1f} MB). Recommend with it:")
+        st.code(f"alkd recommend {chosen[0]} --items 12,55,78 -k 10", language="bash")

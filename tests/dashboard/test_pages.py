@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from core import store
+from core.model_files import model_path, save_model
+from core.models import create
 from dashboard import data
 
 
@@ -94,12 +96,15 @@ def test_runs_table_cancel_and_delete(seeded, app):
     at.multiselect(key="chosen").set_value(["g1-student-s0"]).run()
     at.button(key="cancel").click().run()
     assert store.query("SELECT status FROM runs WHERE run_id = 'g1-student-s0'")["status"].iloc[0] == "cancelled"
+    saved = save_model(create("fpmc", 20, 4, 5), model_path("g1-alkdrec-s0"), {"run_id": "g1-alkdrec-s0"})
     at.multiselect(key="chosen").set_value(["g1-alkdrec-s0"]).run()
+    assert any("alkd recommend g1-alkdrec-s0" in c.value for c in at.code)
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete").click().run()
     for table_name in data.STORE_TABLES:
         assert store.query(f"SELECT count(*) AS n FROM {table_name} WHERE run_id = 'g1-alkdrec-s0'")["n"][0] == 0
     assert len(at.dataframe[0].value) == 8
+    assert not saved.exists()
 
 
 def test_cancel_sends_sigterm_to_a_live_process(seeded):
