@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -125,8 +126,13 @@ def model_scorer(model: SessionModel, device: torch.device) -> Callable[[Session
 
 
 def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: TrainConfig, device: torch.device,
-        progress: Progress | None = None, stage: str = "train") -> tuple[pd.DataFrame, int, EvalResult]:
-    """Train `model` in place until validation `config.valid_metric` stops improving; restores the best weights."""
+        progress: Progress | None = None, stage: str = "train", check_every: int | None = None
+        ) -> tuple[pd.DataFrame, int, EvalResult]:
+    """Train `model` in place until validation `config.valid_metric` stops improving; restores the best weights.
+
+    Validation runs after every epoch, or every `check_every` steps (the curve's `epoch` column then counts
+    validations, and `patience` is in validations); at most `config.max_epochs` passes over the rows either way.
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
@@ -138,15 +144,17 @@ def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: 
     best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, _copy_state(model)
     rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
                  seconds=0.0)]
+    steps_per_epoch = max(1, math.ceil(len(instances) / config.batch_size))
+    interval = check_every or steps_per_epoch
+    checks = math.ceil(config.max_epochs * steps_per_epoch / interval)
+    batches = _shuffled_batches(len(instances), config.batch_size, rng)
     started, step, stale = time.perf_counter(), 0, 0
-    bar = tqdm(range(1, config.max_epochs + 1), desc=f"{stage} {model.name} d={model.dim}", leave=False,
-               disable=None)
-    for epoch in bar:
+    bar = tqdm(range(1, checks + 1), desc=f"{stage} {model.name} d={model.dim}", leave=False, disable=None)
+    for check in bar:
         model.train()
-        order = torch.as_tensor(rng.permutation(len(instances)))
         losses = []
-        for start in range(0, len(order), config.batch_size):
-            index = order[start:start + config.batch_size]
+        for _ in range(min(interval, config.max_epochs * steps_per_epoch - step)):
+            index = next(batches)
             inputs, lengths, targets = (t[index].to(device) for t in tensors)
             row_weights = weights[index].to(device) if weights is not None else None
             loss = model.loss(inputs, lengths, targets, config.loss, row_weights)
@@ -157,13 +165,14 @@ def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: 
             step += 1
         result = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
         value = result.metrics[config.valid_metric]
-        rows.append(dict(epoch=epoch, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
+        rows.append(dict(epoch=check, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
                          valid_value=value, seconds=time.perf_counter() - started))
         bar.set_postfix(loss=f"{np.mean(losses):.4f}", **{config.valid_metric: f"{value:.4f}"})
         if progress:
-            progress(stage, epoch, config.max_epochs, f"epoch {epoch}: valid {config.valid_metric} {value:.4f}")
+            what = "epoch" if interval == steps_per_epoch else f"step {step}, check"
+            progress(stage, check, checks, f"{what} {check}: valid {config.valid_metric} {value:.4f}")
         if value > best_value:
-            best, best_value, best_epoch, best_state, stale = result, value, epoch, _copy_state(model), 0
+            best, best_value, best_epoch, best_state, stale = result, value, check, _copy_state(model), 0
         else:
             stale += 1
             if stale >= config.patience:
@@ -171,6 +180,15 @@ def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: 
     bar.close()
     model.load_state_dict(best_state)
     return pd.DataFrame(rows), best_epoch, best
+
+
+def _shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[torch.Tensor]:
+    """Row indices of consecutive batches, epoch after epoch, each epoch a fresh permutation (the last batch of an
+    epoch may be short, so epochs never mix)."""
+    while True:
+        order = torch.as_tensor(rng.permutation(n))
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
 
 
 def _copy_state(model: SessionModel) -> dict[str, torch.Tensor]:

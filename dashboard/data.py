@@ -475,8 +475,8 @@ def parse_settings(text: str) -> dict[str, Any]:
 def option_table() -> pd.DataFrame:
     """The distillation options with their defaults and meaning (for the Launch page)."""
     from core.distill import OPTIONS
-    return pd.DataFrame([{"option": k, "default": "by mode" if d is None else str(d), "meaning": text}
-                         for k, (d, text) in OPTIONS.items()])
+    return pd.DataFrame([{"option": k, "default": "—" if d is None else str(d), "meaning": text}
+                         for k, (d, _, text) in OPTIONS.items()])
 
 
 def settings_errors(cfg: LaunchConfig) -> list[str]:

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
 from core.evaluate import evaluate
-from core.train import TrainConfig, model_scorer, resolve_device, train, training_instances
+from core.models import create
+from core.train import TrainConfig, fit, model_scorer, resolve_device, train, training_instances
 
 
 def test_training_instances_with_and_without_prefixes(tiny):
@@ -44,3 +46,24 @@ def test_cuda_request_without_cuda_is_a_clear_error():
         pytest.skip("has CUDA")
     with pytest.raises(RuntimeError, match="no CUDA"):
         resolve_device("cuda")
+
+
+def test_fit_validates_every_n_steps_when_asked(tiny):
+    config = TrainConfig(backbone="fpmc", dim=8, seed=1, lr=0.05, batch_size=16, max_epochs=4, patience=100)
+    rows = training_instances(tiny, max_len=5, augment_prefixes=True)
+    steps_per_epoch = -(-len(rows) // 16)
+    valid = tiny.split("valid", 5)
+    device = resolve_device("cpu")
+
+    def run(check_every):
+        torch.manual_seed(0)
+        model = create("fpmc", tiny.n_items, 8, 5)
+        return fit(model, rows, valid, config, device, check_every=check_every)
+
+    per_epoch, every_epoch_in_steps, every_3 = run(None), run(steps_per_epoch), run(3)
+    assert per_epoch[0]["step"].tolist() == [i * steps_per_epoch for i in range(5)]
+    # the same schedule expressed in steps trains and validates exactly the same
+    assert per_epoch[0]["valid_value"].tolist() == every_epoch_in_steps[0]["valid_value"].tolist()
+    steps = every_3[0]["step"].tolist()
+    assert steps[-1] == 4 * steps_per_epoch                       # still at most max_epochs passes
+    assert all(b - a == 3 for a, b in zip(steps[:-2], steps[1:-1])) and len(steps) == 1 + -(-steps[-1] // 3)

@@ -11,7 +11,8 @@ their sum per batch (equivalent in expectation to the authors' row duplication, 
   against `negatives` (default 1) uniformly sampled items v'.
 - mode `authors-code`: alpha = [j<=5]+[j<=15]+[j<=25] (0-based, 6/10/9 items); BPR against in-batch negatives
   (the other rows' targets, the backbone's 'bpr-inbatch' loss); Atten-Mixer lr 1e-4.
-Adam (lr 1e-3), batch 1024, early stopping on validation NDCG@10 (the authors used HR@50 / HR@15; spec §11 #19).
+Adam (lr 1e-3), batch 1024, early stopping on validation NDCG@10 checked every epoch or every 20 steps, whichever
+comes first (the authors: every 20 iterations, on HR@50 / HR@15; spec §11 #19).
 The ablations differ only in the selection strategy.
 """
 

@@ -30,53 +30,57 @@ from core.train import Instances, Progress, TrainConfig, fit, model_scorer
 MODES = ("paper", "authors-code")
 OBJECTIVES = ("bpr", "bpr-inbatch", "ce")
 
-#: Every distillation option (`alkd run --option KEY=VALUE`, the dashboard's Launch page): default and meaning.
-#: A default of None means "depends on the mode" (see the method's module).
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "lr": (1e-3, "Adam learning rate of the fine-tuning (authors-code Atten-Mixer: 1e-4)"),
-    "batch_size": (1024, "rows per fine-tuning step"),
-    "max_epochs": (60, "most fine-tuning epochs"),
-    "patience": (5, "epochs without a better validation metric before stopping"),
-    "valid_metric": ("ndcg@10", "validation metric for early stopping"),
-    "objective": (None, "pairwise rows: bpr (paper), bpr-inbatch (authors-code) or ce"),
-    "negatives": (1, "uniform negatives per row of the sampled-BPR objective"),
-    "n_out": (25, "LLM list positions distilled (ALKDRec and its ablations)"),
-    "tr_k": (50, "teacher top-k distilled per training session (TR)"),
-    "dllm_k": (10, "LLM list positions distilled (DLLM2Rec)"),
-    "lambda": (0.8, "weight of the ranking-distillation loss (DLLM2Rec)"),
-    "gamma_position": (0.3, "position-weight share (DLLM2Rec)"),
-    "gamma_consistency": (0.1, "consistency-weight share (DLLM2Rec)"),
-    "rd_batch": (256, "ranking-distillation rows per step (DLLM2Rec)"),
-    "rounds": (2, "teacher/student rounds when the teacher can be asked again (LLMD4Rec)"),
-    "tau_q": (5.0, "temperature of the LLM target distribution (LLMD4Rec)"),
-    "tau_w": (1.0, "temperature of the adaptive weight (LLMD4Rec)"),
-    "llmd_batch": (64, "sessions per alignment step (LLMD4Rec)"),
+#: Every distillation option (`alkd run --option KEY=VALUE`, the dashboard's Launch page): (default, type, meaning).
+#: A default of None means "depends on the mode".
+OPTIONS: dict[str, tuple[Any, type, str]] = {
+    "lr": (1e-3, float, "Adam learning rate of the fine-tuning (authors-code Atten-Mixer: 1e-4)"),
+    "batch_size": (1024, int, "rows per fine-tuning step"),
+    "max_epochs": (60, int, "most fine-tuning epochs"),
+    "patience": (5, int, "validations without a better metric before stopping"),
+    "valid_metric": ("ndcg@10", str, "validation metric for early stopping"),
+    "valid_every": (20, int, "validate at least every N steps, as the authors (an epoch of fewer steps is validated "
+                             "at its end; ALKDRec, its ablations and TR)"),
+    "objective": (None, str, "pairwise rows: bpr (paper), bpr-inbatch (authors-code) or ce"),
+    "negatives": (1, int, "uniform negatives per row of the sampled-BPR objective"),
+    "n_out": (25, int, "LLM list positions distilled (ALKDRec and its ablations)"),
+    "tr_k": (50, int, "teacher top-k distilled per training session (TR)"),
+    "dllm_k": (10, int, "LLM list positions distilled (DLLM2Rec)"),
+    "lambda": (0.8, float, "weight of the ranking-distillation loss (DLLM2Rec)"),
+    "gamma_position": (0.3, float, "position-weight share (DLLM2Rec)"),
+    "gamma_consistency": (0.1, float, "consistency-weight share (DLLM2Rec)"),
+    "rd_batch": (256, int, "ranking-distillation rows per step (DLLM2Rec)"),
+    "rounds": (2, int, "teacher/student rounds when the teacher can be asked again (LLMD4Rec)"),
+    "tau_q": (5.0, float, "temperature of the LLM target distribution (LLMD4Rec)"),
+    "tau_w": (1.0, float, "temperature of the adaptive weight (LLMD4Rec)"),
+    "llmd_batch": (64, int, "sessions per alignment step (LLMD4Rec)"),
 }
-DEFAULTS: dict[str, Any] = {name: default for name, (default, _) in OPTIONS.items()}
+DEFAULTS: dict[str, Any] = {name: default for name, (default, _, _) in OPTIONS.items()}
 
 
 def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Check --option KEY=VALUE settings against OPTIONS: unknown keys and values of the wrong type raise a
-    ValueError naming the key (and the closest known one); numbers are cast to the default's type."""
+    ValueError naming the key (and the closest known one); whole numbers given for a float are cast."""
     checked: dict[str, Any] = {}
     for key, value in options.items():
         if key not in OPTIONS:
             close = difflib.get_close_matches(key, OPTIONS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(OPTIONS)}"
             raise ValueError(f"unknown distillation option {key!r}{hint}")
-        default = OPTIONS[key][0]
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        kind = OPTIONS[key][1]
+        if kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"option {key!r} must be a number, not {value!r}")
-            if isinstance(default, int) and float(value) != int(value):
+            if kind is int and float(value) != int(value):
                 raise ValueError(f"option {key!r} must be a whole number, not {value!r}")
-            value = type(default)(value)
+            value = kind(value)
         elif not isinstance(value, str):
             raise ValueError(f"option {key!r} must be text, not {value!r}")
         checked[key] = value
     objective = checked.get("objective")
     if objective is not None and objective not in OBJECTIVES:
         raise ValueError(f"option 'objective' must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if checked.get("valid_every", 1) < 1:
+        raise ValueError(f"option 'valid_every' must be at least 1 step, not {checked['valid_every']}")
     return checked
 
 
@@ -230,11 +234,16 @@ def fit_rows(ctx: DistillContext, rows: Instances, stage: str = "distill") -> tu
     model: SessionModel = ctx.student
     if objective == "bpr":
         model = SampledBPR(ctx.student, int(ctx.param("negatives")))
-    curve, best_epoch, best = fit(model, rows, ctx.valid, config, ctx.device, ctx.progress, stage=stage)
+    # Rows from 500 LLM lists make ~12 steps per epoch, TR's teacher lists ~360: validating only per epoch would
+    # let TR drift for hundreds of steps between checks, so no method goes longer than valid_every steps unchecked.
+    steps_per_epoch = -(-len(rows) // config.batch_size)
+    valid_every = min(int(ctx.param("valid_every")), steps_per_epoch)
+    curve, best_epoch, best = fit(model, rows, ctx.valid, config, ctx.device, ctx.progress, stage=stage,
+                                  check_every=valid_every)
     student = model.inner if isinstance(model, SampledBPR) else model
     facts = {"rows": len(rows), "weight_sum": float(rows.weights.sum()) if rows.weights is not None else len(rows),
-             "best_epoch": best_epoch, "loss": {"bpr": "sampled-bpr"}.get(objective, objective),
-             "train_config": config.model_dump()}
+             "best_epoch": best_epoch, "valid_every": valid_every,
+             "loss": {"bpr": "sampled-bpr"}.get(objective, objective), "train_config": config.model_dump()}
     return student, curve, facts
 
 

@@ -85,6 +85,15 @@ def test_alkdrec_objectives_improve_with_a_perfect_teacher(pretrained, objective
     assert result.extra["loss"] == objective
 
 
+def test_long_epochs_are_validated_every_valid_every_steps(pretrained):
+    data, student, teacher = pretrained
+    tr = get_method("tr").distill(context(data, student, teacher, valid_every=2))   # ~900 rows: 15 steps/epoch
+    assert tr.extra["valid_every"] == 2 and set(tr.curve["step"].diff().dropna()) <= {2}
+    short = get_method("alkdrec").distill(context(data, student, teacher, valid_every=1000))
+    steps = -(-short.extra["rows"] // 64)
+    assert short.extra["valid_every"] == steps and set(short.curve["step"].diff().dropna()) == {steps}
+
+
 def test_unknown_objective_is_an_error(pretrained):
     data, student, teacher = pretrained
     with pytest.raises(ValueError, match="objective must be"):

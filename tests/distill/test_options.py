@@ -36,3 +36,9 @@ def test_numbers_are_cast_to_the_default_type():
 def test_bad_options_name_the_key(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         validate_options(options)
+
+
+def test_valid_every_is_a_positive_step_count():
+    assert validate_options({"valid_every": 20}) == {"valid_every": 20}
+    with pytest.raises(ValueError, match="at least 1 step"):
+        validate_options({"valid_every": 0})
