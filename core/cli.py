@@ -18,7 +18,7 @@ from core.data.errors import DataError
 from core.data.sources import all_sources
 from core.experiment import ROLE_DIMS, evaluate_baseline, train_backbone
 from core.models import backbone_names
-from core.records import fail, new_run_id, persist, start_run
+from core.records import delete_runs, fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
 @click.group()
@@ -208,6 +208,28 @@ def runs_export(group: str | None, run_ids: tuple[str, ...], out: Path) -> None:
         raise click.ClickException("no runs selected: give --group or --run")
     counts = store.export_runs(ids, out)
     console.print(f"exported {len(set(ids))} runs to {out}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+
+
+@runs.command("delete")
+@click.argument("run_ids", nargs=-1)
+@click.option("--group", default=None, help="every run of this group ...")
+@click.option("--method", default=None, help="... of this method only")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def runs_delete(run_ids: tuple[str, ...], group: str | None, method: str | None, yes: bool) -> None:
+    """Delete runs (every row, and their saved models); LLM calls stay cached."""
+    ids = list(run_ids)
+    if group or method:
+        where, params = [], []
+        for column, value in (("groups", group), ("method", method)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        ids += store.query(f"SELECT run_id FROM runs WHERE {' AND '.join(where)}", params)["run_id"].tolist()
+    if not ids:
+        raise click.ClickException("no runs selected: give RUN_IDS or --group/--method")
+    if not yes:
+        click.confirm(f"delete {len(set(ids))} run(s)?", abort=True)
+    console.print(f"deleted {delete_runs(sorted(set(ids)))} run(s)")
 
 
 @runs.command("import")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from core import store
 from core.experiment import Outcome, versions
+from core.model_files import model_path
 
 
 def new_run_id(*parts: object) -> str:
@@ -37,3 +39,11 @@ def persist(run_id: str, outcome: Outcome) -> None:
 def fail(run_id: str, error: BaseException) -> None:
     status = "failed" if isinstance(error, Exception) else "cancelled"
     store.finish_run(run_id, status, message=f"{type(error).__name__}: {error}"[:500])
+
+
+def delete_runs(run_ids: Sequence[str], db: Path | str | None = None) -> int:
+    """Remove runs from the store and their saved models from data/models. Returns runs removed."""
+    removed = store.delete_runs(run_ids, db)
+    for run_id in run_ids:
+        model_path(run_id).unlink(missing_ok=True)
+    return removed

@@ -307,6 +307,18 @@ def export_runs(run_ids: Sequence[str], directory: Path | str, db: Path | str | 
     return counts
 
 
+def delete_runs(run_ids: Sequence[str], db: Path | str | None = None) -> int:
+    """Remove every row of the given runs (LLM calls stay: they are the shared cache). Returns runs removed."""
+    ids = list(run_ids)
+    if not ids:
+        return 0
+    present = query("SELECT count(*) AS n FROM runs WHERE list_contains(?, run_id)", [ids], db)["n"][0]
+    with write(db) as con:
+        for table in RUN_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+    return int(present)
+
+
 def import_runs(directory: Path | str, db: Path | str | None = None) -> int:
     """Load runs written by `export_runs`; runs already in the store are left as they are. Returns runs added."""
     source = Path(directory)

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from core import store
 from core.model_files import model_path
+from core.records import delete_runs
 from core.paths import data_home, db_path
 
 BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
@@ -245,16 +246,9 @@ def cancel(run_id: str) -> str:
 
 def delete(run_ids: Sequence[str]) -> int:
     """Remove the runs' rows from every table and their saved models (LLM calls stay: they are the shared cache)."""
-    ids = list(run_ids)
-    if not ids:
-        return 0
-    with store.write(db()) as con:
-        for table in STORE_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
-    for run_id in ids:
-        model_path(run_id).unlink(missing_ok=True)
+    removed = delete_runs(list(run_ids), db())
     clear_cache()
-    return len(ids)
+    return removed
 
 
 def model_file(run_id: str) -> Path | None:

@@ -48,3 +48,23 @@ def test_clear_errors(tmp_path):
     bad_setting = invoke("train", "--dataset", "x", "--set", "lr=1")
     assert bad_setting.exit_code != 0
     assert invoke("runs", "show", "nope").exit_code != 0
+
+
+def test_runs_delete_by_id_and_by_group_and_method():
+    from core.model_files import model_path, save_model
+    from core.models import create
+    for run_id, method, group in (("a", "tr", "g"), ("b", "tr", "g"), ("c", "alkdrec", "g"), ("d", "tr", "h")):
+        store.create_run(run_id, kind="distill", dataset="d", method=method, config={}, versions={})
+        store.set_run_fields(run_id, groups=group)
+        store.save_metrics(run_id, "test", {"ndcg@10": 0.1})
+    saved = save_model(create("fpmc", 10, 4, 5), model_path("a"), {"run_id": "a"})
+    runner = CliRunner()
+    result = runner.invoke(main, ["runs", "delete", "a"], input="y\n")
+    assert result.exit_code == 0 and "deleted 1 run" in result.output and not saved.exists()
+    assert runner.invoke(main, ["runs", "delete", "b"], input="n\n").exit_code != 0       # declined: kept
+    result = runner.invoke(main, ["runs", "delete", "--group", "g", "--method", "tr", "--yes"])
+    assert result.exit_code == 0 and "deleted 1 run" in result.output
+    assert sorted(store.query("SELECT run_id FROM runs")["run_id"]) == ["c", "d"]
+    assert store.query("SELECT count(*) AS n FROM metrics")["n"][0] == 2
+    result = runner.invoke(main, ["runs", "delete"])
+    assert result.exit_code != 0 and "no runs selected" in result.output
