@@ -75,16 +75,16 @@ with st.expander("Training settings (advanced)"):
     options_text = b.text_area("Distillation, KEY=VALUE per line", value="", key="options",
                                placeholder="lr=1e-4\npatience=10")
     st.dataframe(data.option_table(), hide_index=True, height=220)
-settings_errors = []
+parse_errors = []
 try:
     pretrain_settings = data.parse_settings(pretrain_text)
 except ValueError as error:
-    settings_errors.append(f"Pre-training settings: {error}.")
+    parse_errors.append(f"Pre-training settings: {error}.")
     pretrain_settings = {}
 try:
     option_settings = data.parse_settings(options_text)
 except ValueError as error:
-    settings_errors.append(f"Distillation settings: {error}.")
+    parse_errors.append(f"Distillation settings: {error}.")
     option_settings = {}
 
 cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,
@@ -131,7 +131,7 @@ else:
 
 st.subheader("Launch")
 errors, warnings = data.validate(cfg)
-errors = settings_errors + errors
+errors = parse_errors + errors
 for error in errors:
     st.error(error)
 for warning in warnings:
@@ -139,7 +139,7 @@ for warning in warnings:
 st.code(" ".join(data.command(cfg)), language="bash")
 if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
     errors, _ = data.validate(cfg)
-    if not errors and not settings_errors:
+    if not errors and not parse_errors:
         pid, log, argv = data.launch(cfg)
         st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
         st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")
