@@ -2,7 +2,7 @@
 self-contained file an engineer can ship, and loading it back to recommend.
 
 A file holds the backbone name, catalogue size, dimension and input window, the weights, and what produced it (run
-id, dataset, its fingerprint, method, test metrics). Item ids are the dataset's canonical ids (1..n_items, 0 =
+id, dataset, method, seed, teacher, test metrics). Item ids are the dataset's canonical ids (1..n_items, 0 =
 padding); `alkd recommend` maps them to titles when the dataset is present.
 
     save_model(model, models_dir() / f"{run_id}.pt", {"run_id": run_id, ...})
@@ -21,13 +21,9 @@ import torch
 from core.data.dataset import to_batch
 from core.models.base import SessionModel
 from core.models.registry import create
-from core.paths import data_home
+from core.paths import models_dir
 
 FORMAT = "alkd-model/1"
-
-
-def models_dir() -> Path:
-    return data_home() / "models"
 
 
 def model_path(run_id: str) -> Path:

@@ -25,6 +25,11 @@ def checkpoints_dir() -> Path:
     return data_home() / "checkpoints"
 
 
+def models_dir() -> Path:
+    """Each run's saved final model, data/models/RUN_ID.pt (core.model_files)."""
+    return data_home() / "models"
+
+
 def downloads_dir() -> Path:
     return data_home() / "downloads"
 
