@@ -202,7 +202,12 @@ def fingerprint(dataset: SessionDataset) -> str:
 
 
 def checkpoint_path(dataset: SessionDataset, config: TrainConfig) -> Path:
-    key = hashlib.sha256((fingerprint(dataset) + config.model_dump_json()).encode()).hexdigest()[:10]
+    """Cache key: the dataset, every TrainConfig field and the backbone's code version (version 1 adds nothing, so
+    checkpoints written before versions existed stay valid)."""
+    from core.models.registry import MODELS, backbone_names
+    version = MODELS[config.backbone].version if config.backbone in backbone_names() else 1
+    tag = "" if version == 1 else f"|model-v{version}"
+    key = hashlib.sha256((fingerprint(dataset) + config.model_dump_json() + tag).encode()).hexdigest()[:10]
     return checkpoints_dir() / dataset.name / f"{config.backbone}-d{config.dim}-s{config.seed}-{key}.pt"
 
 

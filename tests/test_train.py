@@ -67,3 +67,14 @@ def test_fit_validates_every_n_steps_when_asked(tiny):
     steps = every_3[0]["step"].tolist()
     assert steps[-1] == 4 * steps_per_epoch                       # still at most max_epochs passes
     assert all(b - a == 3 for a, b in zip(steps[:-2], steps[1:-1])) and len(steps) == 1 + -(-steps[-1] // 3)
+
+
+def test_a_model_code_version_bump_changes_the_checkpoint_key(tiny, monkeypatch):
+    from core.models.registry import MODELS
+    from core.train import checkpoint_path
+    config = TrainConfig(backbone="stamp", dim=8)
+    before = checkpoint_path(tiny, config)
+    monkeypatch.setattr(MODELS["stamp"], "version", 2)
+    assert checkpoint_path(tiny, config) != before
+    monkeypatch.setattr(MODELS["stamp"], "version", 1)
+    assert checkpoint_path(tiny, config) == before

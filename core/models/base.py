@@ -20,6 +20,8 @@ class SessionModel(nn.Module):
     name: ClassVar[str] = ""
     #: pre-training loss used when the config names none (measured per backbone on alkdrec-ml, see README)
     default_loss: ClassVar[str] = "ce"
+    #: Bump when a change to the model's code makes old checkpoints wrong: it is part of the checkpoint cache key.
+    version: ClassVar[int] = 1
     score_scale: float = 1.0
 
     def __init__(self, n_items: int, dim: int, max_len: int) -> None:
