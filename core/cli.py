@@ -21,6 +21,7 @@ from core.models import backbone_names
 from core.records import delete_runs, fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
+
 @click.group()
 @click.version_option(package_name="alkd")
 def main() -> None:

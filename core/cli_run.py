@@ -23,8 +23,8 @@ import click
 
 from core import model_files, store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
-from core.records import new_run_id
 from core.experiment import versions
+from core.records import new_run_id
 from core.train import TrainConfig
 
 

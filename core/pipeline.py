@@ -30,8 +30,8 @@ from core.data.dataset import SessionDataset
 from core.distill import DistillContext, get_method, validate_options
 from core.distill.common import top_k
 from core.evaluate import EvalResult, evaluate, target_ranks
-from core.models.base import SessionModel
 from core.experiment import ROLE_DIMS, evaluate_baseline
+from core.models.base import SessionModel
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
 from core.train import TrainConfig, model_scorer, resolve_device, train, window

@@ -29,8 +29,8 @@ from pydantic import ValidationError
 
 from core import store
 from core.model_files import model_path
-from core.records import delete_runs
 from core.paths import data_home, db_path
+from core.records import delete_runs
 
 BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
 #: distillation methods first, then the reference baselines (no teacher, no LLM).
