@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -128,36 +128,66 @@ def model_scorer(model: SessionModel, device: torch.device) -> Callable[[Session
 def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: TrainConfig, device: torch.device,
         progress: Progress | None = None, stage: str = "train", check_every: int | None = None
         ) -> tuple[pd.DataFrame, int, EvalResult]:
-    """Train `model` in place until validation `config.valid_metric` stops improving; restores the best weights.
+    """Train `model` in place on `instances` (shuffled each epoch, `model.loss` with `config.loss` and the row
+    weights) until validation `config.valid_metric` stops improving; see `fit_steps`."""
+    tensors = [torch.as_tensor(a) for a in (instances.inputs, instances.lengths, instances.targets)]
+    weights = torch.as_tensor(instances.weights) if instances.weights is not None else None
+    batch = batch_indices(len(instances), config.batch_size)
 
-    Validation runs after every epoch, or every `check_every` steps (the curve's `epoch` column then counts
-    validations, and `patience` is in validations); at most `config.max_epochs` passes over the rows either way.
+    def step_loss(step_in_epoch: int, rng: np.random.Generator) -> torch.Tensor:
+        index = batch(step_in_epoch, rng)
+        inputs, lengths, targets = (t[index].to(device) for t in tensors)
+        row_weights = weights[index].to(device) if weights is not None else None
+        return model.loss(inputs, lengths, targets, config.loss, row_weights)
+
+    steps_per_epoch = math.ceil(len(instances) / config.batch_size)
+    return fit_steps(model, step_loss, steps_per_epoch, valid, config, device, progress, stage, check_every)
+
+
+def batch_indices(n: int, batch_size: int) -> Callable[[int, np.random.Generator], torch.Tensor]:
+    """index(step_in_epoch, rng) -> row indices of that step's batch of n rows; each epoch's first step draws a fresh
+    permutation from rng (the last batch of an epoch may be short, so epochs never mix)."""
+    order: list[torch.Tensor] = []
+
+    def index(step_in_epoch: int, rng: np.random.Generator) -> torch.Tensor:
+        if step_in_epoch == 0:
+            order[:] = [torch.as_tensor(rng.permutation(n))]
+        return order[0][step_in_epoch * batch_size:(step_in_epoch + 1) * batch_size]
+    return index
+
+
+def fit_steps(model: SessionModel, step_loss: Callable[[int, np.random.Generator], torch.Tensor],
+              steps_per_epoch: int, valid: SessionBatch, config: TrainConfig, device: torch.device,
+              progress: Progress | None = None, stage: str = "train", check_every: int | None = None,
+              parameters: Sequence[torch.nn.Parameter] | None = None) -> tuple[pd.DataFrame, int, EvalResult]:
+    """Adam on `step_loss(step_in_epoch, rng) -> scalar` until validation `config.valid_metric` stops improving for
+    `config.patience` validations; restores the best weights. Returns (curve, best check, best validation result).
+
+    Validation runs after every epoch of `steps_per_epoch` steps, or every `check_every` steps (the curve's `epoch`
+    column then counts validations); at most `config.max_epochs` epochs either way. torch and rng are seeded with
+    `config.seed`, so a run is deterministic.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    tensors = [torch.as_tensor(a) for a in (instances.inputs, instances.lengths, instances.targets)]
-    weights = torch.as_tensor(instances.weights) if instances.weights is not None else None
+    optimiser = torch.optim.Adam(parameters if parameters is not None else model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
     scorer = model_scorer(model, device)
     best = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
     best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, _copy_state(model)
     rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
                  seconds=0.0)]
-    steps_per_epoch = max(1, math.ceil(len(instances) / config.batch_size))
+    steps_per_epoch = max(1, steps_per_epoch)
     interval = check_every or steps_per_epoch
-    checks = math.ceil(config.max_epochs * steps_per_epoch / interval)
-    batches = _shuffled_batches(len(instances), config.batch_size, rng)
+    total = config.max_epochs * steps_per_epoch
+    checks = math.ceil(total / interval)
     started, step, stale = time.perf_counter(), 0, 0
     bar = tqdm(range(1, checks + 1), desc=f"{stage} {model.name} d={model.dim}", leave=False, disable=None)
     for check in bar:
         model.train()
         losses = []
-        for _ in range(min(interval, config.max_epochs * steps_per_epoch - step)):
-            index = next(batches)
-            inputs, lengths, targets = (t[index].to(device) for t in tensors)
-            row_weights = weights[index].to(device) if weights is not None else None
-            loss = model.loss(inputs, lengths, targets, config.loss, row_weights)
+        for _ in range(min(interval, total - step)):
+            loss = step_loss(step % steps_per_epoch, rng)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -180,15 +210,6 @@ def fit(model: SessionModel, instances: Instances, valid: SessionBatch, config: 
     bar.close()
     model.load_state_dict(best_state)
     return pd.DataFrame(rows), best_epoch, best
-
-
-def _shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[torch.Tensor]:
-    """Row indices of consecutive batches, epoch after epoch, each epoch a fresh permutation (the last batch of an
-    epoch may be short, so epochs never mix)."""
-    while True:
-        order = torch.as_tensor(rng.permutation(n))
-        for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
 
 
 def _copy_state(model: SessionModel) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Shared pieces of the distillation methods: the context a method sees, ALKDRec's position weights, the
-sampled-negative BPR loss as a model wrapper (so `core.train.fit` trains weighted rows through it), teacher top-k
-lists, and a generic early-stopping loop for objectives that are not one loss per row (DLLM2Rec, LLMD4Rec).
+sampled-negative BPR loss as a model wrapper (so `core.train.fit` trains weighted rows through it), and teacher top-k
+lists. Objectives that are not one loss per row (DLLM2Rec, LLMD4Rec) train through `core.train.fit_steps`.
 
 Modes (spec alkdrec.md §13): `paper` — the method as the paper states it (position thresholds on 1-based ranks
 [1,5]/(5,15]/(15,25], BPR of each ranked item against uniformly sampled negatives); `authors-code` — the notebooks'
@@ -10,9 +10,7 @@ the backbone's own 'bpr-inbatch' loss; lr 1e-4 for Atten-Mixer).
 
 from __future__ import annotations
 
-import copy
 import difflib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -20,12 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
-from core.evaluate import EvalResult, evaluate
 from core.models.base import SessionModel
-from core.train import Instances, Progress, TrainConfig, fit, model_scorer
+from core.train import Instances, Progress, TrainConfig, fit
 
 MODES = ("paper", "authors-code")
 OBJECTIVES = ("bpr", "bpr-inbatch", "ce")
@@ -264,50 +260,6 @@ def top_k(model: SessionModel, inputs: np.ndarray, lengths: np.ndarray, k: int, 
                 scores.scatter_(1, x, -torch.inf)
             out.append(scores.topk(min(k, scores.shape[1] - 1), dim=1).indices.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
-
-
-# ---- a generic early-stopping loop ----------------------------------------------------------------------------
-
-def train_loop(model: SessionModel, step_loss: Callable[[int, np.random.Generator], torch.Tensor],
-               steps_per_epoch: int, ctx: DistillContext, config: TrainConfig, stage: str = "distill",
-               parameters: Sequence[torch.nn.Parameter] | None = None) -> tuple[pd.DataFrame, int, EvalResult]:
-    """Like core.train.fit but with a caller-supplied loss per step: step_loss(step_in_epoch, rng) -> scalar.
-    Early stopping on validation `config.valid_metric` after every epoch; restores the best weights."""
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    model.to(ctx.device)
-    optimiser = torch.optim.Adam(parameters if parameters is not None else model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    scorer = model_scorer(model, ctx.device)
-    best = evaluate(scorer, ctx.valid, exclude_seen=config.exclude_seen)
-    best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, copy.deepcopy(model.state_dict())
-    rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
-                 seconds=0.0)]
-    started, step, stale = time.perf_counter(), 0, 0
-    for epoch in tqdm(range(1, config.max_epochs + 1), desc=f"{stage} {model.name}", leave=False, disable=None):
-        model.train()
-        losses = []
-        for inner in range(max(1, steps_per_epoch)):
-            loss = step_loss(inner, rng)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-            step += 1
-        result = evaluate(scorer, ctx.valid, exclude_seen=config.exclude_seen)
-        value = result.metrics[config.valid_metric]
-        rows.append(dict(epoch=epoch, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
-                         valid_value=value, seconds=time.perf_counter() - started))
-        if ctx.progress:
-            ctx.progress(stage, epoch, config.max_epochs, f"epoch {epoch}: valid {config.valid_metric} {value:.4f}")
-        if value > best_value:
-            best, best_value, best_epoch, best_state, stale = result, value, epoch, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    model.load_state_dict(best_state)
-    return pd.DataFrame(rows), best_epoch, best
 
 
 def as_params(options: Mapping[str, Any] | None) -> dict[str, Any]:

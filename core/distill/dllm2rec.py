@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from core.distill import register
-from core.distill.common import DistillContext, DistillResult, train_loop
-from core.train import training_instances
+from core.distill.common import DistillContext, DistillResult
+from core.train import batch_indices, fit_steps, training_instances
 
 
 def position_weights_dllm(k: int, tau: float = 1.0) -> np.ndarray:
@@ -69,12 +69,10 @@ def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
     else:
         rd_t = None
     rd_batch = int(ctx.param("rd_batch"))
-    order: list[torch.Tensor] = []
+    batch = batch_indices(len(base), config.batch_size)
 
     def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
-        if inner == 0:
-            order[:] = [torch.as_tensor(rng.permutation(len(base)))]
-        index = order[0][inner * config.batch_size:(inner + 1) * config.batch_size]
+        index = batch(inner, rng)
         x, n, y = (t[index].to(ctx.device) for t in base_t)
         loss = model.loss(x, n, y, config.loss)
         if rd_t is not None and len(rd_t[0]):
@@ -95,7 +93,7 @@ def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
         return loss
 
     steps = -(-len(base) // config.batch_size)
-    curve, best_epoch, _ = train_loop(model, step, steps, ctx, config)
+    curve, best_epoch, _ = fit_steps(model, step, steps, ctx.valid, config, ctx.device, ctx.progress, "distill")
     return DistillResult(model, curve, {
         "sessions": len(sids), "K": K, "lambda": lam, "gamma_position": gamma_p, "gamma_consistency": gamma_o,
         "gamma_confidence": 0.0, "best_epoch": best_epoch, "base_rows": len(base),

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from core.distill import register
-from core.distill.common import DistillContext, DistillResult, top_k, train_loop
+from core.distill.common import DistillContext, DistillResult, top_k
 from core.evaluate import evaluate
-from core.train import model_scorer
+from core.train import batch_indices, fit_steps, model_scorer
 
 
 def target_distribution(ranking_positions: torch.Tensor, listed: torch.Tensor, tau_q: float = 5.0) -> torch.Tensor:
@@ -102,18 +102,16 @@ def distil_llmd4rec(ctx: DistillContext) -> DistillResult:
         q = target_distribution(pos, listed, tau_q)
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         config = ctx.train_config(max_epochs=int(ctx.param("max_epochs")))
-        order: list[torch.Tensor] = []
+        rows = batch_indices(len(sids), batch)
 
         def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
-            if inner == 0:
-                order[:] = [torch.as_tensor(rng.permutation(len(sids)))]
-            index = order[0][inner * batch:(inner + 1) * batch]
+            index = rows(inner, rng)
             logits = model.score(x[index].to(ctx.device), n[index].to(ctx.device)).gather(1, cand[index].to(ctx.device))
             kl = alignment_kl(q[index].to(ctx.device), logits, mask[index].to(ctx.device))
             return (w[index].to(ctx.device) * kl).mean()
 
-        curve, best_epoch, best = train_loop(model, step, -(-len(sids) // batch), ctx, config,
-                                             stage=f"distill round {round_index}")
+        curve, best_epoch, best = fit_steps(model, step, -(-len(sids) // batch), ctx.valid, config, ctx.device,
+                                            ctx.progress, f"distill round {round_index}")
         curves.append(curve.assign(round=round_index))
         value = best.metrics["ndcg@10"]
         history.append({"round": round_index, "sessions": len(sids), "best_epoch": best_epoch, "valid_ndcg@10": value,
