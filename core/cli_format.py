@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 import click
 from rich.console import Console
@@ -13,18 +13,28 @@ console = Console()
 METRIC_COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@20")
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """KEY=VALUE pairs; values parsed as JSON when they can be (numbers, true/false), else kept as strings."""
+def parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs -> {key: value}: keys trimmed, '-' read as '_'; values parsed as JSON when they can be (numbers,
+    true/false), else kept as text. ValueError names a pair without '=' or without a key."""
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"{pair!r} is not KEY=VALUE")
         try:
-            options[key.replace("-", "_")] = json.loads(value)
+            options[key] = json.loads(value)
         except json.JSONDecodeError:
-            options[key.replace("-", "_")] = value
+            options[key] = value.strip()
     return options
+
+
+def parse_options(pairs: tuple[str, ...], hint: str = "--option") -> dict[str, Any]:
+    """parse_pairs for a repeatable click option (a bad pair is a usage error naming the option)."""
+    try:
+        return parse_pairs(pairs)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 def metrics_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> Table:

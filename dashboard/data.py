@@ -28,6 +28,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core import store
+from core.cli_format import parse_pairs
 from core.model_files import model_path
 from core.paths import data_home, db_path
 from core.records import delete_runs
@@ -449,21 +450,9 @@ def command(cfg: LaunchConfig) -> list[str]:
 
 
 def parse_settings(text: str) -> dict[str, Any]:
-    """'lr=1e-4\npatience=10' (one KEY=VALUE per line or comma separated) -> {'lr': 0.0001, 'patience': 10};
-    values are JSON when they parse (numbers, true/false), else text. ValueError names a line without '='."""
-    settings: dict[str, Any] = {}
-    for number, line in enumerate(re.split(r"[\n,]", text or ""), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"setting {number} {line!r} is not KEY=VALUE")
-        try:
-            settings[key.strip()] = json.loads(value.strip())
-        except json.JSONDecodeError:
-            settings[key.strip()] = value.strip()
-    return settings
+    """'lr=1e-4\npatience=10' (one KEY=VALUE per line or comma separated) -> {'lr': 0.0001, 'patience': 10}, parsed
+    as `alkd run` parses --option; ValueError names a setting without '='."""
+    return parse_pairs(line.strip() for line in re.split(r"[\n,]", text or "") if line.strip())
 
 
 def option_table() -> pd.DataFrame:
