@@ -24,7 +24,7 @@ import click
 from core import model_files, store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.experiment import versions
-from core.records import new_run_id
+from core.records import new_run_id, persist
 from core.train import TrainConfig
 
 
@@ -108,12 +108,6 @@ def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
             "run_id": run_id, "dataset": config.dataset, "method": config.method, "seed": config.seed,
             "teacher": config.teacher, "test": {k: float(v) for k, v in result.test.metrics.items()}})
         extra["model_path"] = str(path)
-    store.save_metrics(run_id, "test", result.test.metrics)
-    store.save_metrics(run_id, "valid", result.valid.metrics)
-    store.save_session_results(run_id, "test", result.test.session_ids, result.test.targets, result.test.ranks)
-    if result.curve is not None and not result.curve.empty:
-        curve = result.curve[["step", "epoch", "train_loss", "valid_metric", "valid_value", "seconds"]]
-        store.save_curve(run_id, curve)
     if result.selection is not None:
         store.save_selections(run_id, result.selection)
     if result.candidates:
@@ -121,7 +115,7 @@ def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
     config = result.config.model_dump() | {"extra": extra}
     store.set_run_fields(run_id, usd_spent=float(result.usd_spent), n_labelled=int(result.n_labelled),
                          config=config)
-    store.finish_run(run_id, "done", timings=result.timings)
+    persist(run_id, result)   # metrics, per-session ranks, curve, then status done
 
 
 @click.command("run")

@@ -25,8 +25,9 @@ def start_run(run_id: str, **fields: Any) -> Callable[[str, int, int, str], None
     return progress
 
 
-def persist(run_id: str, outcome: Outcome) -> None:
-    """Metrics (test and valid), per-session test ranks, the training curve, then status done with timings."""
+def persist(run_id: str, outcome: Outcome | Any) -> None:
+    """Metrics (test and valid), per-session test ranks, the training curve, then status done with timings.
+    outcome: an Outcome, or anything with its test/valid/curve/timings (a pipeline RunResult)."""
     store.save_metrics(run_id, "test", outcome.test.metrics)
     if outcome.valid is not None:
         store.save_metrics(run_id, "valid", outcome.valid.metrics)

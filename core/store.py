@@ -223,9 +223,13 @@ def save_session_results(run_id: str, split: str, session_ids, targets, ranks, d
         insert_frame(con, "session_results", frame)
 
 
+CURVE_COLUMNS = ("step", "epoch", "train_loss", "valid_metric", "valid_value", "seconds")
+
+
 def save_curve(run_id: str, curve: pd.DataFrame, db: Path | str | None = None) -> None:
-    """curve columns: step, epoch, train_loss, valid_metric, valid_value, seconds."""
-    frame = curve.assign(run_id=run_id)
+    """curve columns: step, epoch, train_loss, valid_metric, valid_value, seconds (others, e.g. a round, are not
+    stored)."""
+    frame = curve[list(CURVE_COLUMNS)].assign(run_id=run_id)
     with write(db) as con:
         con.execute("DELETE FROM training_curves WHERE run_id = ?", [run_id])
         insert_frame(con, "training_curves", frame)
