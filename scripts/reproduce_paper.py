@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import store  # noqa: E402
+from core.cli_run import parse_seeds  # noqa: E402
 from core.evaluate import mean_std, paired_ttest, per_session  # noqa: E402
 
 GROUP = "reproduce"
@@ -48,17 +49,6 @@ LABEL = {"student": "Student", "teacher": "Teacher", "tr": "TR", "random": "Rand
 METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10"]
 SPEC = ROOT.parent / "shared" / "spec" / "paper_results.md"
 SHARED = ROOT.parent / "shared" / "data" / "alkdrec"
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            out += list(range(int(a), int(b) + 1))
-        elif part.strip():
-            out.append(int(part))
-    return out
 
 
 def paper_values() -> dict[tuple[str, str, str, str], float]:
