@@ -213,21 +213,22 @@ def runs_export(group: str | None, run_ids: tuple[str, ...], out: Path) -> None:
 
 @runs.command("delete")
 @click.argument("run_ids", nargs=-1)
-@click.option("--group", default=None, help="every run of this group ...")
-@click.option("--method", default=None, help="... of this method only")
+@click.option("--group", default=None, help="select runs of this group ...")
+@click.option("--dataset", default=None, help="... and/or of this dataset")
+@click.option("--backbone", default=None, help="... and/or of this backbone")
+@click.option("--method", default=None, help="... and/or of this method")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
-def runs_delete(run_ids: tuple[str, ...], group: str | None, method: str | None, yes: bool) -> None:
-    """Delete runs (every row, and their saved models); LLM calls stay cached."""
+def runs_delete(run_ids: tuple[str, ...], group: str | None, dataset: str | None, backbone: str | None,
+                method: str | None, yes: bool) -> None:
+    """Delete runs (every row, and their saved models); LLM calls stay cached. Filters combine with AND."""
     ids = list(run_ids)
-    if group or method:
-        where, params = [], []
-        for column, value in (("groups", group), ("method", method)):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
-        ids += store.query(f"SELECT run_id FROM runs WHERE {' AND '.join(where)}", params)["run_id"].tolist()
+    filters = {"groups": group, "dataset": dataset, "backbone": backbone, "method": method}
+    chosen = {column: value for column, value in filters.items() if value}
+    if chosen:
+        where = " AND ".join(f"{column} = ?" for column in chosen)
+        ids += store.query(f"SELECT run_id FROM runs WHERE {where}", list(chosen.values()))["run_id"].tolist()
     if not ids:
-        raise click.ClickException("no runs selected: give RUN_IDS or --group/--method")
+        raise click.ClickException("no runs selected: give RUN_IDS or --group/--dataset/--backbone/--method")
     if not yes:
         click.confirm(f"delete {len(set(ids))} run(s)?", abort=True)
     console.print(f"deleted {delete_runs(sorted(set(ids)))} run(s)")

@@ -31,6 +31,10 @@ from core.paths import checkpoints_dir
 Progress = Callable[[str, int, int, str], None]
 
 
+#: defaults of the settings a backbone may override through `SessionModel.train_defaults`
+GENERAL_DEFAULTS: dict[str, object] = {"lr": 1e-3, "patience": 3, "loss": "ce"}
+
+
 class TrainConfig(BaseModel):
     """Everything that determines a trained backbone (the checkpoint cache key)."""
 
@@ -39,29 +43,29 @@ class TrainConfig(BaseModel):
     backbone: str = "fpmc"
     dim: int = Field(100, ge=1)
     seed: int = 0
-    lr: float = Field(1e-3, gt=0)
+    # lr, patience and loss: None = the backbone's `train_defaults`, else GENERAL_DEFAULTS (see _backbone_defaults)
+    lr: float | None = Field(None, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     # The paper's 1024 with full-softmax CE peaks after 1-3 epochs and then degrades on alkdrec-ml (FPMC d=100:
     # valid NDCG@10 0.0105 -> 0.0041; at lr 3e-4: 0.0112 -> 0.0057); 256 climbs steadily to 0.0235 (see README).
     batch_size: int = Field(256, ge=1)
     max_epochs: int = Field(30, ge=1)
-    patience: int = Field(3, ge=1)
-    # None = the backbone's `default_loss`: the better of the two measured on alkdrec-ml (README, Training)
+    patience: int | None = Field(None, ge=1)
     loss: Literal["ce", "bpr-inbatch"] | None = None
     augment_prefixes: bool = True
     max_len: int | None = Field(None, ge=1, description="input window; None = the dataset's own (10 for alkdrec)")
     valid_metric: str = "ndcg@10"
     exclude_seen: bool = True
 
-
     @model_validator(mode="after")
-    def _backbone_default_loss(self) -> "TrainConfig":
-        if self.loss is None:
-            from core.models.registry import MODELS, backbone_names
-            if self.backbone in backbone_names():
-                self.loss = MODELS[self.backbone].default_loss
-            else:
-                self.loss = "ce"
+    def _backbone_defaults(self) -> "TrainConfig":
+        """Fill unset lr/patience/loss: the backbone's own (measured) setting first, the general default otherwise.
+        Resolved values are what the checkpoint key hashes, so a backbone without overrides keeps its old keys."""
+        from core.models.registry import MODELS, backbone_names
+        tuned = MODELS[self.backbone].train_defaults if self.backbone in backbone_names() else {}
+        for name, general in GENERAL_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, tuned.get(name, general))
         return self
 
 

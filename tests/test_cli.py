@@ -54,7 +54,8 @@ def test_runs_delete_by_id_and_by_group_and_method():
     from core.model_files import model_path, save_model
     from core.models import create
     for run_id, method, group in (("a", "tr", "g"), ("b", "tr", "g"), ("c", "alkdrec", "g"), ("d", "tr", "h")):
-        store.create_run(run_id, kind="distill", dataset="d", method=method, config={}, versions={})
+        store.create_run(run_id, kind="distill", dataset="d", method=method, config={}, versions={},
+                         backbone="stamp" if run_id == "c" else "fpmc")
         store.set_run_fields(run_id, groups=group)
         store.save_metrics(run_id, "test", {"ndcg@10": 0.1})
     saved = save_model(create("fpmc", 10, 4, 5), model_path("a"), {"run_id": "a"})
@@ -66,5 +67,9 @@ def test_runs_delete_by_id_and_by_group_and_method():
     assert result.exit_code == 0 and "deleted 1 run" in result.output
     assert sorted(store.query("SELECT run_id FROM runs")["run_id"]) == ["c", "d"]
     assert store.query("SELECT count(*) AS n FROM metrics")["n"][0] == 2
+    result = runner.invoke(main, ["runs", "delete", "--group", "g", "--backbone", "fpmc", "--yes"])
+    assert result.exit_code != 0 and "no runs selected" in result.output   # c is stamp, d is another group
+    result = runner.invoke(main, ["runs", "delete", "--dataset", "d", "--backbone", "stamp", "--yes"])
+    assert "deleted 1 run" in result.output and store.query("SELECT run_id FROM runs")["run_id"].tolist() == ["d"]
     result = runner.invoke(main, ["runs", "delete"])
     assert result.exit_code != 0 and "no runs selected" in result.output

@@ -4,7 +4,8 @@ import torch
 
 from core.evaluate import evaluate
 from core.models import create
-from core.train import TrainConfig, fit, model_scorer, resolve_device, train, training_instances
+from core.models.registry import MODELS, backbone_names
+from core.train import GENERAL_DEFAULTS, TrainConfig, fit, model_scorer, resolve_device, train, training_instances
 
 
 def test_training_instances_with_and_without_prefixes(tiny):
@@ -38,6 +39,25 @@ def test_config_is_validated():
         TrainConfig(loss="hinge")
     with pytest.raises(ValueError):
         TrainConfig(learning_rate=0.1)
+
+
+def test_unset_settings_come_from_the_backbone_then_the_general_defaults():
+    assert TrainConfig(backbone="fpmc").loss == "bpr-inbatch"
+    assert TrainConfig(backbone="fpmc").lr == GENERAL_DEFAULTS["lr"]
+    assert TrainConfig(backbone="gru4rec").model_dump(include=set(GENERAL_DEFAULTS)) == GENERAL_DEFAULTS
+    stamp = TrainConfig(backbone="stamp")
+    assert (stamp.lr, stamp.patience) == (MODELS["stamp"].train_defaults["lr"], MODELS["stamp"].train_defaults["patience"])
+    assert TrainConfig(backbone="stamp", lr=0.5, patience=1).model_dump(include={"lr", "patience"}) == {
+        "lr": 0.5, "patience": 1}
+    # a resolved config round-trips unchanged (checkpoints store the resolved values)
+    assert TrainConfig(**stamp.model_dump()) == stamp
+
+
+@pytest.mark.parametrize("backbone", backbone_names())
+def test_backbone_train_defaults_are_valid_settings(backbone):
+    tuned = MODELS[backbone].train_defaults
+    assert set(tuned) <= set(GENERAL_DEFAULTS), f"{backbone}: train_defaults may only set {sorted(GENERAL_DEFAULTS)}"
+    TrainConfig(backbone=backbone, **tuned)      # the values pass TrainConfig's own validation
 
 
 def test_cuda_request_without_cuda_is_a_clear_error():
