@@ -29,6 +29,23 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     return options
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0..4]; '0,2,3' -> [0, 2, 3]; mixes like '0-2,5' too; order kept, repeats dropped. ValueError if bad."""
+    seeds: list[int] = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        if not low.isdigit() or not (high or low).isdigit():
+            raise ValueError(f"{text!r}: seeds are non-negative integers, e.g. 0-4 or 0,2,3")
+        if int(high or low) < int(low):
+            raise ValueError(f"{text!r}: the seed range {part} runs backwards")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    if not seeds:
+        raise ValueError("give at least one seed, e.g. 0 or 0-4")
+    return list(dict.fromkeys(seeds))
+
+
 def parse_options(pairs: tuple[str, ...], hint: str = "--option") -> dict[str, Any]:
     """parse_pairs for a repeatable click option (a bad pair is a usage error naming the option)."""
     try:

@@ -23,6 +23,7 @@ import click
 
 from core import model_files, store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
+from core.cli_format import parse_seeds as seed_list
 from core.experiment import versions
 from core.records import new_run_id, persist
 from core.train import TrainConfig
@@ -37,25 +38,11 @@ class Cancelled(BaseException):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0..4]; '0,2,3' -> [0, 2, 3]; '1' -> [1]; mixes like '0-2,5' too."""
-    seeds: list[int] = []
+    """cli_format.parse_seeds as a click parameter error."""
     try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if "-" in part:
-                low, high = (int(v) for v in part.split("-", 1))
-                if high < low:
-                    raise ValueError
-                seeds.extend(range(low, high + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use e.g. 0-4 or 0,2,3", param_hint="--seeds") from None
-    if not seeds or min(seeds) < 0:
-        raise click.BadParameter(f"{text!r}: seeds must be non-negative integers", param_hint="--seeds")
-    return list(dict.fromkeys(seeds))
+        return seed_list(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--seeds") from None
 
 
 def parse_methods(values: tuple[str, ...]) -> list[str]:

@@ -28,7 +28,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core import store
-from core.cli_format import parse_pairs
+from core.cli_format import parse_pairs, parse_seeds
 from core.model_files import model_path
 from core.paths import data_home, db_path
 from core.records import delete_runs
@@ -286,24 +286,6 @@ class LaunchConfig:
     device: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)    # distillation --option KEY=VALUE
     pretrain: dict[str, Any] = field(default_factory=dict)   # teacher/student --pretrain KEY=VALUE
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0..4]; '0,2,5' -> [0, 2, 5]; ValueError otherwise."""
-    seeds: list[int] = []
-    for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not match:
-            raise ValueError(f"seeds must look like 0-4 or 0,1,2; got {text!r}")
-        lo, hi = int(match[1]), int(match[2] or match[1])
-        if hi < lo:
-            raise ValueError(f"seed range {part} runs backwards")
-        seeds.extend(range(lo, hi + 1))
-    if not seeds:
-        raise ValueError("give at least one seed, e.g. 0 or 0-4")
-    return sorted(set(seeds))
 
 
 def key_status(teacher: str) -> tuple[str | None, str | None]:

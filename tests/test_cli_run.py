@@ -29,8 +29,10 @@ def test_parsers():
     import click
     with pytest.raises(click.BadParameter):
         parse_methods(("nope",))
-    with pytest.raises(click.BadParameter):
-        parse_seeds("4-1")
+    for bad in ("4-1", "-1", "a", "1-2-3", ""):
+        with pytest.raises(click.BadParameter):
+            parse_seeds(bad)
+    assert parse_seeds("2, 0-1,2") == [2, 0, 1]
 
 
 def test_run_writes_the_expected_store_rows(csv_dataset, isolated_home):
