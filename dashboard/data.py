@@ -444,6 +444,13 @@ def option_table() -> pd.DataFrame:
                          for k, (d, _, text) in OPTIONS.items()])
 
 
+def pretrain_defaults(backbone: str) -> str:
+    """The pre-training settings `backbone` gets when none are given, e.g. 'lr=0.01, patience=5, loss=ce, ...'."""
+    from core.train import TrainConfig
+    resolved = TrainConfig(backbone=backbone).model_dump(exclude={"backbone", "dim", "seed"})
+    return ", ".join(f"{key}={value}" for key, value in resolved.items())
+
+
 def settings_errors(cfg: LaunchConfig) -> list[str]:
     """The same checks `alkd run` makes on --option and --pretrain, as messages for the page."""
     from core.distill import validate_options

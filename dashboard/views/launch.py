@@ -70,8 +70,8 @@ with st.expander("Training settings (advanced)"):
                "and `--option` (the student's fine-tuning). Empty = the defaults.")
     a, b = st.columns(2)
     pretrain_text = a.text_area("Pre-training, KEY=VALUE per line", value="", key="pretrain",
-                                placeholder="loss=ce\nbatch_size=256", help="Fields of TrainConfig: loss (ce or "
-                                "bpr-inbatch; default: the backbone's), lr, batch_size, max_epochs, patience, ...")
+                                placeholder="loss=ce\nbatch_size=256",
+                                help=f"Defaults for {backbone}: {data.pretrain_defaults(backbone)}")
     options_text = b.text_area("Distillation, KEY=VALUE per line", value="", key="options",
                                placeholder="lr=1e-4\npatience=10")
     st.dataframe(data.option_table(), hide_index=True, height=220)

@@ -185,6 +185,7 @@ def test_command_line_of_a_configuration():
     assert data.parse_settings("lr=1e-4, patience=3\n\nobjective=ce") == {"lr": 1e-4, "patience": 3,
                                                                           "objective": "ce"}
     assert data.parse_seeds("0-2,5") == [0, 1, 2, 5]
+    assert "lr=0.01, " in data.pretrain_defaults("stamp") and "loss=bpr-inbatch" in data.pretrain_defaults("fpmc")
     assert data.mask("sk-abcdefghijklmnop") == "sk-…mnop"
     frame = data.pareto(__import__("pandas").DataFrame({"x": [1, 2, 3, 4], "y": [0.1, 0.05, 0.2, 0.15]}), "x", "y")
     assert frame["x"].tolist() == [1, 3]
