@@ -307,8 +307,8 @@ NOTES = """## Where we differ from the paper, and why
   The ML test set has 2,465 sessions, so one hit is 0.0004 recall: differences of a few hits decide orderings; read the
   t-tests, not only the means.
 - **Backbones and training**: our student/teacher are trained by `core.train` (FPMC with in-batch BPR as the
-  authors', STAMP/Atten-Mixer with full-softmax cross-entropy, which trained better here; batch 256, prefix
-  augmentation, early stopping on validation NDCG@10 instead of HR@25), so the Student and Teacher rows differ from
+  authors', STAMP/Atten-Mixer with full-softmax cross-entropy at lr 0.01 and patience 5, which trained better here
+  than lr 1e-3 / patience 3; batch 256, prefix augmentation, early stopping on validation NDCG@10 instead of HR@25), so the Student and Teacher rows differ from
   the paper's (our students are about twice as accurate); every distillation method starts from the same pretrained
   student. The weak-student section repeats the comparison with a paper-like student.
 - **Distillation objective** (mode `paper`): BPR of each LLM-ranked item against one uniformly sampled negative,
