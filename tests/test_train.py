@@ -42,15 +42,13 @@ def test_config_is_validated():
 
 
 def test_unset_settings_come_from_the_backbone_then_the_general_defaults():
-    assert TrainConfig(backbone="fpmc").loss == "bpr-inbatch"
-    assert TrainConfig(backbone="fpmc").lr == GENERAL_DEFAULTS["lr"]
-    assert TrainConfig(backbone="gru4rec").model_dump(include=set(GENERAL_DEFAULTS)) == GENERAL_DEFAULTS
-    stamp = TrainConfig(backbone="stamp")
-    assert (stamp.lr, stamp.patience) == (MODELS["stamp"].train_defaults["lr"], MODELS["stamp"].train_defaults["patience"])
-    assert TrainConfig(backbone="stamp", lr=0.5, patience=1).model_dump(include={"lr", "patience"}) == {
-        "lr": 0.5, "patience": 1}
+    fpmc = TrainConfig(backbone="fpmc")
+    assert fpmc.model_dump(include=set(GENERAL_DEFAULTS)) == MODELS["fpmc"].train_defaults != GENERAL_DEFAULTS
+    assert TrainConfig(backbone="stamp").model_dump(include=set(GENERAL_DEFAULTS)) == GENERAL_DEFAULTS
+    assert TrainConfig(backbone="fpmc", lr=0.5, patience=1).model_dump(include={"lr", "patience", "loss"}) == {
+        "lr": 0.5, "patience": 1, "loss": "bpr-inbatch"}
     # a resolved config round-trips unchanged (checkpoints store the resolved values)
-    assert TrainConfig(**stamp.model_dump()) == stamp
+    assert TrainConfig(**fpmc.model_dump()) == fpmc
 
 
 @pytest.mark.parametrize("backbone", backbone_names())

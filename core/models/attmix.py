@@ -21,8 +21,6 @@ from core.models.registry import register
 @register
 class AttenMixer(SessionModel):
     name = "attmix"
-    # lr 1e-3 / patience 3 left both sizes undertrained; see README "Training" for the measurements
-    train_defaults = {"lr": 0.01, "patience": 5}
     score_scale = 12.0
 
     def __init__(self, n_items: int, dim: int, max_len: int, last_k: int = 10, dropout: float = 0.1) -> None:

@@ -18,8 +18,8 @@ LOSSES = ("ce", "bpr-inbatch")
 
 class SessionModel(nn.Module):
     name: ClassVar[str] = ""
-    #: pre-training settings this backbone trains better with than TrainConfig's general defaults (lr 1e-3,
-    #: patience 3, cross-entropy); used where the config leaves them unset. Measured per backbone, see README "Training".
+    #: pre-training settings this backbone trains better with than the general defaults (core.train.GENERAL_DEFAULTS);
+    #: used where the config leaves them unset. Measured per backbone, see README "Training".
     train_defaults: ClassVar[dict[str, object]] = {}
     #: Bump when a change to the model's code makes old checkpoints wrong: it is part of the checkpoint cache key.
     version: ClassVar[int] = 1

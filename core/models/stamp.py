@@ -18,8 +18,6 @@ from core.models.registry import register
 @register
 class STAMP(SessionModel):
     name = "stamp"
-    # lr 1e-3 / patience 3 left both sizes undertrained; see README "Training" for the measurements
-    train_defaults = {"lr": 0.01, "patience": 5}
 
     def __init__(self, n_items: int, dim: int, max_len: int) -> None:
         super().__init__(n_items, dim, max_len)
