@@ -61,7 +61,7 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _backbone_defaults(self) -> "TrainConfig":
         """Fill unset lr/patience/loss: the backbone's own (measured) setting first, the general default otherwise.
-        Resolved values are what the checkpoint key hashes, so a backbone without overrides keeps its old keys."""
+        The resolved values are what the checkpoint key hashes: a changed default trains anew."""
         from core.models.registry import MODELS, backbone_names
         tuned = MODELS[self.backbone].train_defaults if self.backbone in backbone_names() else {}
         for name, general in GENERAL_DEFAULTS.items():
