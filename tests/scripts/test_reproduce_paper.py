@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core import store
@@ -62,3 +63,12 @@ def test_report_tables_targets_and_weak_student_come_from_the_store(script, tmp_
     assert "| Student | 2 |" in weak and "| ALKDRec | 2 |" in weak and "Not run yet" not in weak
     random_vs = next(line for line in text.splitlines() if line.startswith("| Random | +"))
     assert float(random_vs.split("|")[4]) < 1e-6                               # p of the paired t-test
+
+
+def test_coverage_says_how_many_runs_of_the_grid_are_missing_and_when_it_is_complete(script):
+    grid = [(d, b, m, s) for d in script.DATASETS for b in script.BACKBONES for m in script.METHODS
+            for s in script.FULL_SEEDS]
+    runs = pd.DataFrame(grid, columns=["dataset", "backbone", "method", "seed"])
+    assert script._coverage(runs).startswith("The full grid ran: 2 datasets x 3 backbones x 9 methods x 5 seeds")
+    partial = runs.iloc[1:]
+    assert script._coverage(partial).startswith("1 of the 2 datasets x 3 backbones x 9 methods x 5 seeds runs are NOT")
