@@ -322,8 +322,8 @@ NOTES = """## Where we differ from the paper, and why
 - **Backbones and training**: our student/teacher are trained by `core.train` (FPMC with in-batch BPR as the
   authors', STAMP/Atten-Mixer with full-softmax cross-entropy at lr 0.01 and patience 5, which trained better here
   than lr 1e-3 / patience 3; batch 256, prefix augmentation, early stopping on validation NDCG@10 instead of HR@25),
-  so the Student and Teacher rows differ from the paper's (our students reach 1.2-6x the paper's student
-  recall@10); every distillation method starts from the same pretrained student. The weak-student section repeats
+  so the Student and Teacher rows differ from the paper's (compare the Student
+  rows' recall@10); every distillation method starts from the same pretrained student. The weak-student section repeats
   the comparison with a paper-like student.
 - **Distillation objective** (mode `paper`): BPR of each LLM-ranked item against one uniformly sampled negative,
   position weights 3/2/1 for ranks [1,5]/(5,15]/(15,25] as row weights, Adam lr 1e-3, batch 1024, early stopping on
@@ -341,7 +341,7 @@ NOTES = """## Where we differ from the paper, and why
 - A method whose row equals **Student** exactly never beat the pretrained student on validation NDCG@10, so early
   stopping kept epoch 0 (the best epoch is in each run's `config.extra.distill`).
 - **Categories**: "similar" (label also in the student's top-25) is rarer than planned with our d=10 students
-  (0.09-0.31 of the picks), so the achieved split is far from the planned 1:5:4 — the ratio only shapes the policy
+  (each cell's categories table), so the achieved split is far from the planned 1:5:4 — the ratio only shapes the policy
   (spec §6), no instance is labelled by it.
 - The **reference baselines** SKNN and V-SKNN beat every d=10 student here, and the d=100 teachers on ML (on Games
   the FPMC and Atten-Mixer teachers are above V-SKNN); first-order transitions is close to the FPMC teacher. The paper
