@@ -48,6 +48,8 @@ def test_report_tables_targets_and_weak_student_come_from_the_store(script, tmp_
         seed_run("reproduce-weak", "fpmc", "student", seed, bad)
         seed_run("reproduce-weak", "fpmc", "alkdrec", seed, good)
     seed_run("reproduce", "fpmc", "vsknn", 0, good // 2)
+    seed_run("reproduce", "sasrec", "alkdrec", 0, bad)        # a backbone the paper did not run
+    seed_run("reproduce", "sasrec", "random", 0, good)
     text = script.report(tmp_path / "results.md")
     assert text == (tmp_path / "results.md").read_text()
     ours = float(np.where(good < 10, 1 / np.log2(good + 2), 0).mean())
@@ -57,7 +59,10 @@ def test_report_tables_targets_and_weak_student_come_from_the_store(script, tmp_
     if script.SPEC.exists():                                                  # ../shared/spec: the paper's numbers
         assert "| 0.01019 | yes |" in row                                     # the paper's ALKDRec, ML FPMC
     assert f"{(ours / knn - 1) * 100:+.0f}%" in row
-    assert "Average over the cells run: ALKDRec − Random +" in text
+    assert "Average over the paper's cells run: ALKDRec − Random +" in text   # SASRec's -ve diff left out
+    assert "(1 cells)" in text and "| ML / SASRec (not in the paper) |" in text
+    assert "the paper did not run this backbone" in text.split("## ML / SASRec")[1]
+    assert text.split("## ML / SASRec")[1].count("| V-SKNN | ") == 2               # metrics row and t-test row
     assert "| ALKDRec | 2 |" in text and "| V-SKNN | 1 |" in text               # baselines shown in the cell
     weak = text.split("## A weaker, paper-like student")[1]
     assert "| Student | 2 |" in weak and "| ALKDRec | 2 |" in weak and "Not run yet" not in weak
