@@ -72,6 +72,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN n_labelled BIGINT DEFAULT 0;
     ALTER TABLE runs ADD COLUMN groups VARCHAR;
     """,
+    # The LLM ledger as a trace of money (core/teachers/cache.py): a 'pending' row (this pid, the reserved worst
+    # case) before each request, so a killed process leaves what it may have been billed; interrupted_usd carries it.
+    """
+    ALTER TABLE llm_calls ADD COLUMN pid BIGINT;
+    ALTER TABLE llm_calls ADD COLUMN reserved_usd DOUBLE;
+    ALTER TABLE llm_calls ADD COLUMN interrupted_usd DOUBLE;
+    """,
 ]
 
 
