@@ -9,13 +9,56 @@ from core.teachers.pricing import _load, cost, worst_case_input_tokens, worst_ca
 from core.teachers.types import Completion
 
 
-def test_known_prices_and_prefix_match():
+def test_known_prices_and_dated_snapshots():
     assert price_for("gpt-4-turbo-2024-04-09") == Price(10.0, 30.0)
-    assert price_for("gpt-4o-mini-2024-07-18").input == 0.15  # longest prefix wins over gpt-4o
+    assert price_for("gpt-4o-mini-2024-07-18").input == 0.15  # a dated snapshot of gpt-4o-mini
     assert price_for("gpt-4o-2024-08-06").input == 2.5
     assert price_for("claude-sonnet-4-5-20250929").output == 15.0
-    assert price_for("llama3.1:8b").free and price_for("simulated-h0.53").free
+    assert price_for("claude-3-5-sonnet-latest").output == 15.0
     assert price_for("claude-haiku-4-5").cache_write == pytest.approx(1.25)
+
+
+def test_no_shorter_prefix_prices_an_unknown_model():
+    # gpt-4.5-preview used to inherit gpt-4's price, gpt-4o-audio gpt-4o's
+    for model in ("gpt-4.5-preview", "gpt-4o-audio-preview", "claude-opus-4-1-extended", "gpt-4o-mini2"):
+        with pytest.raises(UnknownPriceError) as info:
+            price_for(model)
+        assert model in str(info.value) and "\n" not in str(info.value)
+
+
+def test_free_only_at_a_local_base_url_or_an_explicit_zero():
+    # llama*/qwen*/mistral* used to be free whatever the server: 5 of 5 calls went out under a $0 cap
+    for model in ("llama3.1:8b", "qwen2.5:7b", "mistral-large"):
+        with pytest.raises(UnknownPriceError):
+            price_for(model, base_url="https://api.together.xyz/v1")
+        with pytest.raises(UnknownPriceError):
+            get_provider("openai", model=model, base_url="https://api.together.xyz/v1")
+        for local in ("http://localhost:11434/v1", "http://127.0.0.1:8000/v1", "http://[::1]:8080/v1"):
+            assert price_for(model, base_url=local).free
+    assert get_provider("openai", model="llama3.1:8b", base_url="https://api.together.xyz/v1",
+                        price=(0, 0)).price.free
+    # a listed model keeps its price at a local URL (a proxy to the vendor still bills)
+    assert price_for("gpt-4o-mini", base_url="http://127.0.0.1:9/v1").input == 0.15
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_negative_nan_or_infinite_prices_are_refused(bad, tmp_path, monkeypatch):
+    from core.teachers.pricing import PriceError
+    with pytest.raises(PriceError, match="finite number >= 0"):
+        price_for("gpt-4o", (bad, 1.0))
+    with pytest.raises(PriceError):
+        get_provider("openai", model="x", base_url="https://example.com/v1", price=(1.0, bad))
+    extra = tmp_path / "prices.toml"
+    value = {-1.0: "-1.0", float("inf"): "inf"}.get(bad, "nan")
+    extra.write_text(f'[models."mystery-model-7"]\ninput = {value}\noutput = 4.0\n')
+    monkeypatch.setenv("ALKD_PRICES", str(extra))
+    with pytest.raises(PriceError) as info:
+        price_for("gpt-4o")  # a bad file is refused whichever model is asked for
+    assert str(extra) in str(info.value) and 'models."mystery-model-7"' in str(info.value) and "input" in str(info.value)
+    with pytest.raises(ValueError):
+        Budget(max_usd=float("nan"))
+    with pytest.raises(ValueError):
+        Budget(max_usd=-0.5)
 
 
 def test_unknown_model_needs_a_price(monkeypatch, tmp_path):
@@ -23,12 +66,15 @@ def test_unknown_model_needs_a_price(monkeypatch, tmp_path):
         price_for("mystery-model-7")
     message = str(info.value)
     assert "mystery-model-7" in message and "price=" in message and "ALKD_PRICES" in message
+    paid = "https://llm.example.com/v1"
     with pytest.raises(UnknownPriceError):
-        get_provider("openai", model="mystery-model-7", base_url="http://127.0.0.1:9/v1")
-    assert get_provider("openai", model="mystery-model-7", base_url="http://127.0.0.1:9/v1",
+        get_provider("openai", model="mystery-model-7", base_url=paid)
+    assert get_provider("openai", model="mystery-model-7", base_url=paid,
                         price=(1.0, 2.0)).price == Price(1.0, 2.0)
+    # the fix the message names works as written
+    snippet = message[message.index("models."):message.index("}") + 1]
     extra = tmp_path / "prices.toml"
-    extra.write_text('[models."mystery-model-7"]\ninput = 3.0\noutput = 4.0\n')
+    extra.write_text(snippet.replace("<USD per 1M input tokens>", "3.0").replace("<USD per 1M output tokens>", "4.0"))
     monkeypatch.setenv("ALKD_PRICES", str(extra))
     assert price_for("mystery-model-7") == Price(3.0, 4.0)
     _load.cache_clear()

@@ -15,6 +15,7 @@ import time
 from typing import Any, Literal, Sequence
 
 from core.teachers import keys, pricing
+from core.teachers.cache import endpoint_key
 from core.teachers.providers.base import DEFAULT_MAX_OUTPUT_TOKENS, BatchEntry, Provider
 from core.teachers.providers.openai_api import RANKING_SCHEMA, MissingKeyError
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
@@ -57,10 +58,10 @@ class AnthropicProvider(Provider):
                  max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
                  structured: Literal["tool", "json_schema", "text"] = "tool", max_retries: int = 3,
                  timeout: float = 60.0, concurrency: int = 8, db: Any = None) -> None:
-        super().__init__(model, price=price, max_output_tokens=max_output_tokens, concurrency=concurrency, db=db)
+        super().__init__(model, price=price, max_output_tokens=max_output_tokens, concurrency=concurrency, db=db,
+                         base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
         import anthropic
 
-        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         key = keys.api_key("ANTHROPIC_API_KEY")
         if key is None:
             raise MissingKeyError("ANTHROPIC_API_KEY is not set: export it, or add it to Streamlit secrets")
@@ -71,7 +72,7 @@ class AnthropicProvider(Provider):
 
     def call_options(self) -> dict[str, Any]:
         return {"max_tokens": self.max_output_tokens, "temperature": self.temperature,
-                "structured": self.structured, "base_url": self.base_url or "anthropic"}
+                "structured": self.structured, "base_url": endpoint_key(self.base_url, "anthropic")}
 
     def overhead_tokens(self, request: RankRequest | None) -> int:
         return TOOL_USE_OVERHEAD_TOKENS if self.structured == "tool" and request is not None else 0

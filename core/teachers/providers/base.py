@@ -26,8 +26,10 @@ BatchEntry = tuple[str, Prompt, Sequence[Turn], RankRequest | None]
 class Provider(ABC):
     """Base class. model: the model name shown everywhere; price: USD per million tokens (see pricing.price_for).
 
-    max_output_tokens: the reply cap sent to the API, also the output part of the worst-case reservation.
+    max_output_tokens: the reply cap sent to the API, also the output part of the worst-case reservation; a reply
+    reporting more output tokens is refused and stops the run (the server ignores the cap the budget relies on).
     concurrency: default number of calls in flight. db: default DuckDB path (None = core.paths.db_path()).
+    base_url: the server (None = the vendor's API); a model without a listed price is free only at a local one.
     """
 
     name: ClassVar[str] = ""
@@ -41,9 +43,10 @@ class Provider(ABC):
 
     def __init__(self, model: str, *, price: pricing.Price | tuple[float, float] | None = None,
                  max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS, concurrency: int = DEFAULT_CONCURRENCY,
-                 db: Path | str | None = None) -> None:
+                 db: Path | str | None = None, base_url: str | None = None) -> None:
         self.model = model
-        self.price = pricing.price_for(model, price)
+        self.base_url = base_url
+        self.price = pricing.price_for(model, price, base_url=base_url)
         self.max_output_tokens = int(max_output_tokens)
         self.concurrency = int(concurrency)
         self.db = db

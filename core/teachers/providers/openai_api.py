@@ -16,6 +16,7 @@ from typing import Any, Literal, Sequence
 from urllib.parse import urlparse
 
 from core.teachers import keys, pricing
+from core.teachers.cache import endpoint_key
 from core.teachers.providers.base import DEFAULT_MAX_OUTPUT_TOKENS, BatchEntry, Provider
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
 
@@ -69,10 +70,10 @@ class OpenAIProvider(Provider):
                  max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
                  seed: int | None = None, max_retries: int = 3, timeout: float = 60.0, concurrency: int = 8,
                  db: Any = None) -> None:
-        super().__init__(model, price=price, max_output_tokens=max_output_tokens, concurrency=concurrency, db=db)
+        super().__init__(model, price=price, max_output_tokens=max_output_tokens, concurrency=concurrency, db=db,
+                         base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None)
         import openai  # the SDK is a core dependency; imported here to keep `core.teachers` light
 
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         key = keys.api_key("OPENAI_API_KEY")
         if key is None:
             if _is_openai(self.base_url):
@@ -86,7 +87,7 @@ class OpenAIProvider(Provider):
 
     def call_options(self) -> dict[str, Any]:
         return {"max_tokens": self.max_output_tokens, "temperature": self.temperature, "seed": self.seed,
-                "response_format": self.response_format, "base_url": self.base_url or "openai"}
+                "response_format": self.response_format, "base_url": endpoint_key(self.base_url, "openai")}
 
     def body(self, prompt: Prompt, turns: Sequence[Turn], request: RankRequest | None,
              max_tokens: int) -> dict[str, Any]:
