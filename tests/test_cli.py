@@ -73,3 +73,56 @@ def test_runs_delete_by_id_and_by_group_and_method():
     assert "deleted 1 run" in result.output and store.query("SELECT run_id FROM runs")["run_id"].tolist() == ["d"]
     result = runner.invoke(main, ["runs", "delete"])
     assert result.exit_code != 0 and "no runs selected" in result.output
+
+
+def one_line_error(result) -> str:
+    """The error of a failed command: exit code 1 and exactly one line, no traceback."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_a_dataset_name_never_leaves_the_datasets_folder(sessions_csv, isolated_home, tmp_path):
+    for folder, name in (("checkpoints", "tiny/fpmc.pt"), ("models", "run-1.pt")):
+        (isolated_home / folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (isolated_home / folder / name).write_text("keep me")
+    attempts = [("--name", "../../x"), ("--name", "../checkpoints"), ("--name", "../models"), ("--name", "/tmp/x"),
+                ("--name", "a/b"), ("--name", ".."), ("--name", ""), ("--name", "x\ny"),
+                ("-o", "dataset_name=../checkpoints"), ("-o", "dataset_name=../../y")]
+    for flag, value in attempts:
+        result = CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(sessions_csv), flag, value])
+        line = one_line_error(result)
+        assert "may use letters, digits" in line and "fix:" in line, line
+    assert (isolated_home / "checkpoints" / "tiny" / "fpmc.pt").read_text() == "keep me"
+    assert (isolated_home / "models" / "run-1.pt").read_text() == "keep me"
+    assert not (isolated_home.parent / "x").exists() and not (tmp_path / "y").exists()
+    assert not (isolated_home / "datasets").exists() or list((isolated_home / "datasets").iterdir()) == []
+    assert store.query("SELECT count(*) AS n FROM datasets")["n"][0] == 0
+    line = one_line_error(CliRunner().invoke(main, ["data", "stats", "../checkpoints"]))
+    assert line.startswith("Error: dataset '../checkpoints'")
+    line = one_line_error(CliRunner().invoke(main, ["train", "--dataset", "../models"]))
+    assert "may use letters, digits" in line
+
+
+def test_fetch_replaces_only_a_folder_alkd_wrote(sessions_csv, isolated_home):
+    foreign = isolated_home / "datasets" / "mine"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("not a dataset")
+    line = one_line_error(CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(sessions_csv),
+                                                    "--name", "mine"]))
+    assert "not an alkd dataset" in line and "fix:" in line
+    assert (foreign / "notes.txt").read_text() == "not a dataset" and sorted(foreign.iterdir()) == [foreign / "notes.txt"]
+    assert invoke("data", "fetch", "csv", "--from", sessions_csv, "--name", "shop").exit_code == 0
+    again = invoke("data", "fetch", "csv", "--from", sessions_csv, "--name", "shop", "-o", "seed=1")
+    assert again.exit_code == 0, again.output          # an alkd dataset is replaced whole
+    assert sorted(p.name for p in (isolated_home / "datasets").iterdir()) == ["mine", "shop"]
+
+
+def test_fetch_refuses_a_dataset_without_valid_or_test_sessions(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "interactions.csv").write_text("session_id,item_id,timestamp\ns1,a,1\ns1,b,2\ns2,b,3\ns2,c,4\n")
+    line = one_line_error(CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(raw)]))
+    assert "interactions.csv: dataset 'csv' has no" in line and "sessions" in line and "fix:" in line
+    assert store.query("SELECT count(*) AS n FROM datasets")["n"][0] == 0

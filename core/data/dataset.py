@@ -171,27 +171,66 @@ def validate(dataset: SessionDataset, *, file: str | Path) -> None:
                         fix="sessions need at least one input item plus the next item")
 
 
+def check_splits(dataset: SessionDataset) -> None:
+    """Every split must hold sessions: train to learn from, valid to stop early on, test to report. DataError naming
+    the dataset, the split counts and the fix otherwise (checked before a dataset is saved)."""
+    counts = dataset.sessions["split"].value_counts()
+    empty = [name for name in SPLITS if counts.get(name, 0) == 0]
+    if empty:
+        split = ", ".join(f"{name} {int(counts.get(name, 0))}" for name in SPLITS)
+        files = dataset.meta.get("files")
+        raise DataError(f"dataset {dataset.name!r} has no {' and no '.join(empty)} sessions (its {len(dataset.sessions)} "
+                        f"session(s) split into {split})", file=files[0] if files else None,
+                        fix="add sessions (the 6:2:2 split needs at least 3, better hundreds) or lower min_length")
+
+
 def dataset_path(name: str, home: Path) -> Path:
     return home / name
 
 
+def is_dataset_dir(directory: Path) -> bool:
+    """Whether `directory` is a folder alkd wrote: a real folder (not a link) holding a meta.json with name/source."""
+    meta = directory / "meta.json"
+    if directory.is_symlink() or not directory.is_dir() or not meta.is_file():
+        return False
+    try:
+        content = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and "name" in content and "source" in content
+
+
 def save_dataset(dataset: SessionDataset, directory: Path) -> Path:
-    """Write items/sessions Parquet + meta.json into `directory` atomically: a temp dir swapped in at the end."""
+    """Write items/sessions Parquet + meta.json into `directory` atomically: a temp dir swapped in at the end.
+    An existing `directory` is replaced only when alkd wrote it (`is_dataset_dir`); anything else there is a
+    DataError and stays untouched. A dataset with an empty split is refused (`check_splits`)."""
+    check_splits(dataset)
+    if directory.exists() or directory.is_symlink():
+        if not is_dataset_dir(directory):
+            raise DataError("exists and is not an alkd dataset (no alkd meta.json); alkd replaces only datasets it "
+                            "wrote", file=directory, fix="move that folder away or fetch under another --name")
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    old: Path | None = None
     try:
         dataset.items.to_parquet(staging / "items.parquet", index=False)
         dataset.sessions.to_parquet(staging / "sessions.parquet", index=False)
         meta = {"name": dataset.name, "source": dataset.source, **dataset.meta, "stats": dataset.stats().as_dict()}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        old = directory.with_name(f".{directory.name}.old")
         if directory.exists():
+            # an empty folder of our own to move the old copy onto: the only folder removed below is one we made
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
             os.replace(directory, old)
         os.replace(staging, directory)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not directory.exists() and old.exists():
+            os.replace(old, directory)      # put the previous dataset back
+        elif old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return directory
 
 

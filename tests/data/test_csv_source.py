@@ -183,3 +183,23 @@ def test_repeats_kept_without_dedupe(tmp_path: Path) -> None:
     write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0}", f"s,b,{T0 + 1}", f"s,a,{T0 + 2}"])
     assert raw_sessions(build("csv", tmp_path, dedupe="false")) == [["a", "b", "a"]]
     assert raw_sessions(build("csv", tmp_path)) == [["a", "b"]]
+
+
+def test_a_row_with_one_field_more_than_the_header_is_refused(tmp_path: Path) -> None:
+    # pandas would read the extra field of the first row as an index and shift every column silently
+    write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0},extra", f"s,b,{T0 + 1},extra",
+                                         f"t,a,{T0},extra", f"t,b,{T0 + 1},extra"])
+    message = error(tmp_path)
+    assert message.startswith(f"{tmp_path / 'interactions.csv'}, line 2: 4 fields, but the header line has 3")
+    assert "fix:" in message and "\n" not in message
+
+
+def test_a_row_with_fewer_fields_than_the_header_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0}", f"s,b,{T0 + 1}"])
+    write(tmp_path, "items.csv", ["item_id,title", "a,Alpha", "b"])        # would become an untitled item
+    message = error(tmp_path)
+    assert message.startswith(f"{tmp_path / 'items.csv'}, line 3: 1 field, but the header line has 2")
+    write(tmp_path, "items.csv", ["item_id,title", "a,\"Alpha, the first\"", "", "b,\"Beta\nsecond line\""])
+    write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0}", f"s,b,{T0 + 1}", f"s,a"])
+    message = error(tmp_path)                 # quoted commas and line breaks and blank lines count right
+    assert message.startswith(f"{tmp_path / 'interactions.csv'}, line 4: 2 fields, but the header line has 3")

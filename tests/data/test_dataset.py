@@ -89,3 +89,29 @@ def test_splits():
     assert np.array_equal(labels, random_split(100, seed=1))
     assert not np.array_equal(labels, random_split(100, seed=2))
     assert positional_split(10).tolist() == ["train"] * 6 + ["valid"] * 2 + ["test"] * 2
+
+
+def test_a_dataset_with_an_empty_split_is_not_saved(tmp_path):
+    two = from_raw("two", "t", items("a", "b", "c"), sessions([(["a", "b"], "c", "train"), (["c"], "a", "test")]),
+                   file="x.csv", meta={"files": ["in/x.csv"]})
+    with pytest.raises(DataError) as error:
+        save_dataset(two, tmp_path / "two")
+    assert str(error.value) == ("in/x.csv: dataset 'two' has no valid sessions (its 2 session(s) split into train 1, "
+                                "valid 0, test 1) (fix: add sessions (the 6:2:2 split needs at least 3, better "
+                                "hundreds) or lower min_length)")
+    assert not (tmp_path / "two").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_save_never_replaces_a_folder_it_did_not_write(tmp_path, tiny):
+    foreign = tmp_path / "tiny"
+    foreign.mkdir()
+    (foreign / "meta.json").write_text("[1, 2]")           # a meta.json, but not alkd's
+    with pytest.raises(DataError, match="not an alkd dataset"):
+        save_dataset(tiny, foreign)
+    assert (foreign / "meta.json").read_text() == "[1, 2]" and [p.name for p in tmp_path.iterdir()] == ["tiny"]
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="not an alkd dataset"):
+        save_dataset(tiny, link)
+    assert link.is_symlink() and list((tmp_path / "elsewhere").iterdir()) == []

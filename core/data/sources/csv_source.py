@@ -140,8 +140,9 @@ def read_table(path: Path, *, required: Sequence[str], optional: Sequence[str] =
 
 def _read_table(path: Path, required: Sequence[str], optional: Sequence[str], sep: str, encoding: str,
                 quoting: int, column_fix: str | None) -> pd.DataFrame:
+    check_field_counts(path, sep, encoding, quoting)
     options: dict[str, Any] = dict(sep=sep, dtype=str, keep_default_na=False, na_values=[""], quoting=quoting,
-                                   encoding=encoding, skip_blank_lines=False)
+                                   encoding=encoding, skip_blank_lines=False, index_col=False)
     try:
         frame = pd.read_csv(path, **options)
     except pd.errors.EmptyDataError:
@@ -165,6 +166,29 @@ def _read_table(path: Path, required: Sequence[str], optional: Sequence[str], se
     frame = frame[~frame.isna().all(axis=1)]
     wanted = [*required, *(column for column in optional if column in frame.columns)]
     return frame[wanted].apply(lambda column: column.str.strip())
+
+
+def check_field_counts(path: Path, sep: str, encoding: str, quoting: int) -> None:
+    """Every non-blank row must have as many fields as the header line; DataError naming the first line that does
+    not. (pandas would silently pad a short row, and take the extra field of a long first row as the index, shifting
+    every column.) Quoted separators and line breaks count as in pandas; lines are 1-based, the header is line 1."""
+    with path.open(newline="", encoding=encoding) as handle:
+        reader = csv.reader(handle, delimiter=sep, quoting=quoting)
+        expected, line = None, 1
+        try:
+            for row in reader:
+                if any(field.strip() for field in row):
+                    if expected is None:
+                        expected = len(row)
+                    elif len(row) != expected:
+                        plural = "field" if len(row) == 1 else "fields"
+                        raise DataError(f"{len(row)} {plural}, but the header line has {expected}", file=path,
+                                        line=line, fix="give every row the header's fields, in its order (quote a "
+                                                       f"value that contains {sep!r}), or delete the line")
+                line = reader.line_num + 1
+        except csv.Error as error:
+            raise DataError(f"unreadable row ({error})", file=path, line=reader.line_num,
+                            fix=f"save the file as plain text separated by {sep!r}") from None
 
 
 def first_line(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> int:
