@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm.auto import tqdm
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
-from core.evaluate import EvalResult, evaluate
+from core.evaluate import EvalResult, NonFiniteScores, evaluate
 from core.models import SessionModel, create
-from core.paths import checkpoints_dir
+from core.model_files import save_atomically
+from core.paths import checkpoints_dir, confined
 
 Progress = Callable[[str, int, int, str], None]
 
@@ -161,16 +163,28 @@ def batch_indices(n: int, batch_size: int) -> Callable[[int, np.random.Generator
     return index
 
 
+class TrainingDiverged(RuntimeError):
+    """A non-finite training loss or validation score: the model is discarded (never selected, cached or returned)."""
+
+    def __init__(self, stage: str, check: int, what: str, lr: float) -> None:
+        flag = "`alkd train --set` / `alkd run --pretrain`" if stage == "train" else "`alkd run --option`"
+        super().__init__(f"{stage} diverged at epoch {check} ({what}) with lr {lr:g}; its model is discarded "
+                         f"(fix: lower the learning rate, e.g. lr={lr / 10:g} via {flag})")
+
+
 def fit_steps(model: SessionModel, step_loss: Callable[[int, np.random.Generator], torch.Tensor],
               steps_per_epoch: int, valid: SessionBatch, config: TrainConfig, device: torch.device,
               progress: Progress | None = None, stage: str = "train", check_every: int | None = None,
-              parameters: Sequence[torch.nn.Parameter] | None = None) -> tuple[pd.DataFrame, int, EvalResult]:
+              parameters: Sequence[torch.nn.Parameter] | None = None, start_competes: bool = True
+              ) -> tuple[pd.DataFrame, int, EvalResult]:
     """Adam on `step_loss(step_in_epoch, rng) -> scalar` until validation `config.valid_metric` stops improving for
     `config.patience` validations; restores the best weights. Returns (curve, best check, best validation result).
 
     Validation runs after every epoch of `steps_per_epoch` steps, or every `check_every` steps (the curve's `epoch`
     column then counts validations); at most `config.max_epochs` epochs either way. torch and rng are seeded with
-    `config.seed`, so a run is deterministic.
+    `config.seed`, so a run is deterministic. start_competes=False: the starting weights are validated (check 0 of
+    the curve) but never returned, so the best check is >= 1 (fine-tuning from a model that was itself selected on
+    this validation split would otherwise favour it).
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -182,6 +196,8 @@ def fit_steps(model: SessionModel, step_loss: Callable[[int, np.random.Generator
     best_value, best_epoch, best_state = best.metrics[config.valid_metric], 0, _copy_state(model)
     rows = [dict(epoch=0, step=0, train_loss=float("nan"), valid_metric=config.valid_metric, valid_value=best_value,
                  seconds=0.0)]
+    if not start_competes:
+        best_value = -math.inf
     steps_per_epoch = max(1, steps_per_epoch)
     interval = check_every or steps_per_epoch
     total = config.max_epochs * steps_per_epoch
@@ -193,12 +209,19 @@ def fit_steps(model: SessionModel, step_loss: Callable[[int, np.random.Generator
         losses = []
         for _ in range(min(interval, total - step)):
             loss = step_loss(step % steps_per_epoch, rng)
+            if not bool(torch.isfinite(loss)):
+                bar.close()
+                raise TrainingDiverged(stage, check, f"loss {loss.item()}", config.lr)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
             step += 1
-        result = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
+        try:
+            result = evaluate(scorer, valid, exclude_seen=config.exclude_seen)
+        except NonFiniteScores:
+            bar.close()
+            raise TrainingDiverged(stage, check, "non-finite validation scores", config.lr) from None
         value = result.metrics[config.valid_metric]
         rows.append(dict(epoch=check, step=step, train_loss=float(np.mean(losses)), valid_metric=config.valid_metric,
                          valid_value=value, seconds=time.perf_counter() - started))
@@ -234,11 +257,31 @@ def checkpoint_path(dataset: SessionDataset, config: TrainConfig) -> Path:
     version = MODELS[config.backbone].version if config.backbone in backbone_names() else 1
     tag = "" if version == 1 else f"|model-v{version}"
     key = hashlib.sha256((fingerprint(dataset) + config.model_dump_json() + tag).encode()).hexdigest()[:10]
-    return checkpoints_dir() / dataset.name / f"{config.backbone}-d{config.dim}-s{config.seed}-{key}.pt"
+    folder = confined(checkpoints_dir(), dataset.name, field="dataset", fix="use a fetched dataset's name")
+    return confined(folder, f"{config.backbone}-d{config.dim}-s{config.seed}-{key}", what="checkpoint name",
+                    field="--backbone", fix="--backbone fpmc", suffix=".pt")
+
+
+def save_checkpoint(path: Path, model: SessionModel, config: TrainConfig, curve: pd.DataFrame, best_epoch: int,
+                    seconds: float) -> Path:
+    """Tensors and plain Python only (so `load_checkpoint` can refuse anything else), written under a temporary
+    name of this writer alone and swapped in atomically: concurrent trainings of one configuration never mix."""
+    payload = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": config.model_dump(),
+               "curve": curve.to_dict("list"), "best_epoch": int(best_epoch), "seconds": float(seconds)}
+    return save_atomically(payload, path)
 
 
 def load_checkpoint(path: Path, dataset: SessionDataset, device: torch.device) -> tuple[SessionModel, dict]:
-    saved = torch.load(path, map_location=device, weights_only=False)
+    """(model on device, the saved dict). weights_only: a checkpoint is tensors and plain Python, nothing in it runs
+    on load; a file that is not (tampered, or not alkd's) is a ValueError naming it."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(saved, dict) or not {"state", "config", "curve", "best_epoch", "seconds"} <= set(saved):
+            raise ValueError("missing keys")
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split())[:160]
+        raise ValueError(f"{path}: not a checkpoint alkd can load safely ({reason}) (fix: delete the file; the "
+                         "next run trains the model again)") from None
     config = TrainConfig(**saved["config"])
     model = create(config.backbone, dataset.n_items, config.dim, window(dataset, config))
     model.load_state_dict(saved["state"])
@@ -263,9 +306,5 @@ def train(dataset: SessionDataset, config: TrainConfig, *, device: str = "auto",
     started = time.perf_counter()
     curve, best_epoch, best = fit(model, instances, valid, config, target, progress)
     seconds = time.perf_counter() - started
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tmp")
-    torch.save({"state": model.state_dict(), "config": config.model_dump(), "curve": curve.to_dict("list"),
-                "best_epoch": best_epoch, "seconds": seconds}, staging)
-    staging.replace(path)
+    save_checkpoint(path, model, config, curve, best_epoch, seconds)
     return TrainResult(model, config.model_dump(), curve, best_epoch, best, seconds, path, cached=False)

@@ -1,54 +1,84 @@
-"""Shared pieces of the distillation methods: the context a method sees, ALKDRec's position weights, the
-sampled-negative BPR loss as a model wrapper (so `core.train.fit` trains weighted rows through it), and teacher top-k
-lists. Objectives that are not one loss per row (DLLM2Rec, LLMD4Rec) train through `core.train.fit_steps`.
+"""Shared pieces of the distillation methods: the context a method sees, the options, ALKDRec's position weights,
+the list transformations (controls), and the two ways a method trains the student.
 
-Modes (spec alkdrec.md §13): `paper` — the method as the paper states it (position thresholds on 1-based ranks
-[1,5]/(5,15]/(15,25], BPR of each ranked item against uniformly sampled negatives); `authors-code` — the notebooks'
-behaviour (0-based thresholds j<=5/<=15/<=25, i.e. 6/10/9 items get 3/2/1, and BPR against in-batch negatives via
-the backbone's own 'bpr-inbatch' loss; lr 1e-4 for Atten-Mixer).
+Recipes (option `recipe`):
+- `joint` (default in `paper` mode): the student's own pre-training loss on EVERY training instance plus lambda times
+  the method's distillation loss (core.distill.losses), Adam to early stopping on validation NDCG@10. The starting
+  model never competes in model selection: the pretrained student was itself picked on the same validation split,
+  so letting it compete favours it (a winner's-curse bar); the returned model is the best fine-tuned check, and the
+  run records how it compares with the start (`valid_start`, `valid_best`, `returned_start`).
+- `finetune` (default in `authors-code` mode, and what the paper describes): fine-tune on the distillation rows
+  alone; the starting model competes at check 0 (so such runs may return it unchanged: `returned_start`).
+Init (option `init`): `pretrained` (warm start from the cached d=10 student) or `scratch` (random weights of the same
+shape, trained with the student's pre-training settings and the joint loss to early stopping, as DLLM2Rec does).
+
+Modes (spec alkdrec.md §13): `paper` — position thresholds on 1-based ranks [1,5]/(5,15]/(15,25], BPR of each ranked
+item against uniformly sampled negatives; `authors-code` — the notebooks' behaviour (0-based thresholds j<=5/<=15/<=25,
+i.e. 6/10/9 items get 3/2/1, BPR against in-batch negatives via the backbone's own 'bpr-inbatch' loss; lr 1e-4 for
+Atten-Mixer).
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
+from core.distill.losses import list_target, listwise_kl, sampled_pairwise, soft_target_kd
+from core.models import create
 from core.models.base import SessionModel
-from core.train import Instances, Progress, TrainConfig, fit
+from core.train import Instances, Progress, TrainConfig, batch_indices, fit_steps, training_instances
 
 MODES = ("paper", "authors-code")
 OBJECTIVES = ("bpr", "bpr-inbatch", "ce")
+RECIPES = ("joint", "finetune")
+INITS = ("pretrained", "scratch")
+LOSSES = ("kd", "bpr-top50", "listwise", "pairwise")
+LISTS = ("llm", "in-candidates", "shuffled", "teacher")
 
 #: Every distillation option (`alkd run --option KEY=VALUE`, the dashboard's Launch page): (default, type, meaning).
-#: A default of None means "depends on the mode".
+#: A default of None means "depends on the mode or the method".
 OPTIONS: dict[str, tuple[Any, type, str]] = {
-    "lr": (1e-3, float, "Adam learning rate of the fine-tuning (authors-code Atten-Mixer: 1e-4)"),
-    "batch_size": (1024, int, "rows per fine-tuning step"),
-    "max_epochs": (60, int, "most fine-tuning epochs"),
+    "recipe": (None, str, "joint: the student's own loss on all training data + lambda x distillation loss (paper "
+                          "mode default); finetune: distillation rows alone, the starting model competing (authors-code)"),
+    "init": ("pretrained", str, "pretrained: warm-start from the d=10 student; scratch: random weights, trained with "
+                                "the pre-training settings and the joint loss"),
+    "loss": (None, str, "distillation loss: kd (soft targets over the catalogue, TR's default) or bpr-top50 (TR's "
+                        "old pairwise top-50); listwise (LLM methods' default) or pairwise (ALKDRec's alpha-weighted)"),
+    "lists": ("llm", str, "what LLM methods distil: llm; in-candidates (ids outside our label-free candidates "
+                          "dropped: a no-leak replay); shuffled (each list shuffled: a control); teacher (the teacher "
+                          "recommender's top-25 on the same sessions: a control)"),
+    "lambda": (None, float, "weight of the distillation loss in the joint recipe (1.0; DLLM2Rec 0.8)"),
+    "kd_temperature": (2.0, float, "temperature T of soft-target KD (loss scaled by T^2)"),
+    "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
+    "lr": (1e-3, float, "Adam learning rate (pretrained init; authors-code Atten-Mixer: 1e-4; scratch: the "
+                        "pre-training lr)"),
+    "batch_size": (1024, int, "rows per step (pretrained init; scratch: the pre-training batch)"),
+    "max_epochs": (60, int, "most epochs (pretrained init; scratch: the pre-training limit)"),
     "patience": (5, int, "validations without a better metric before stopping"),
     "valid_metric": ("ndcg@10", str, "validation metric for early stopping"),
     "valid_every": (20, int, "validate at least every N steps, as the authors (an epoch of fewer steps is validated "
-                             "at its end; ALKDRec, its ablations and TR)"),
+                             "at its end)"),
+    "distill_batch": (256, int, "distillation rows (sessions for listwise) per joint step"),
     "objective": (None, str, "pairwise rows: bpr (paper), bpr-inbatch (authors-code) or ce"),
     "negatives": (1, int, "uniform negatives per row of the sampled-BPR objective"),
     "n_out": (25, int, "LLM list positions distilled (ALKDRec and its ablations)"),
-    "tr_k": (50, int, "teacher top-k distilled per training session (TR)"),
+    "tr_k": (50, int, "teacher top-k distilled per training session (TR with bpr-top50)"),
+    "rd_k": (10, int, "teacher top-K per training instance (RD)"),
+    "rd_mu": (1.0, float, "RD position importance exp(-r/mu)"),
     "dllm_k": (10, int, "LLM list positions distilled (DLLM2Rec)"),
-    "lambda": (0.8, float, "weight of the ranking-distillation loss (DLLM2Rec)"),
     "gamma_position": (0.3, float, "position-weight share (DLLM2Rec)"),
     "gamma_consistency": (0.1, float, "consistency-weight share (DLLM2Rec)"),
-    "rd_batch": (256, int, "ranking-distillation rows per step (DLLM2Rec)"),
-    "rounds": (2, int, "teacher/student rounds when the teacher can be asked again (LLMD4Rec)"),
-    "tau_q": (5.0, float, "temperature of the LLM target distribution (LLMD4Rec)"),
-    "tau_w": (1.0, float, "temperature of the adaptive weight (LLMD4Rec)"),
-    "llmd_batch": (64, int, "sessions per alignment step (LLMD4Rec)"),
+    "rounds": (2, int, "teacher/student rounds when the teacher can be asked again (LLMD4Rec); one --budget bounds "
+                       "all rounds' calls together"),
+    "tau_w": (1.0, float, "temperature of the score-based weight (LLMD4Rec weight=score)"),
+    "llmd_weight": ("rank", str, "LLMD4Rec sample weight: rank (the paper's, from the true item's ranks) or score"),
 }
 DEFAULTS: dict[str, Any] = {name: default for name, (default, _, _) in OPTIONS.items()}
 
@@ -72,9 +102,15 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, str):
             raise ValueError(f"option {key!r} must be text, not {value!r}")
         checked[key] = value
-    objective = checked.get("objective")
-    if objective is not None and objective not in OBJECTIVES:
-        raise ValueError(f"option 'objective' must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    for key, allowed in (("objective", OBJECTIVES), ("recipe", RECIPES), ("init", INITS), ("loss", LOSSES),
+                         ("lists", LISTS), ("llmd_weight", ("rank", "score"))):
+        if checked.get(key) is not None and checked[key] not in allowed:
+            raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
+    for key, low in (("lambda", "at least 0"), ("kd_temperature", "above 0"), ("tau", "above 0"),
+                     ("tau_w", "above 0"), ("rd_mu", "above 0")):
+        value = checked.get(key)
+        if value is not None and not (np.isfinite(value) and (value > 0 or value == 0 and key == "lambda")):
+            raise ValueError(f"option {key!r} must be a finite number {low}, not {value}")
     if checked.get("valid_every", 1) < 1:
         raise ValueError(f"option 'valid_every' must be at least 1 step, not {checked['valid_every']}")
     return checked
@@ -105,12 +141,35 @@ class DistillContext:
     ask: Callable[..., dict[int, tuple[int, ...]]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
+    pretrain: dict[str, Any] = field(default_factory=dict)   # the student's pre-training TrainConfig (scratch init)
 
     def param(self, name: str) -> Any:
         """The option `name` of this run (its --option override, else OPTIONS' default)."""
         if name not in OPTIONS:
             raise KeyError(f"{name!r} is not a distillation option; add it to core.distill.common.OPTIONS")
         return self.params.get(name, DEFAULTS[name])
+
+    def lam(self, default: float = 1.0) -> float:
+        """The joint weight of the distillation loss (option `lambda`, else the method's default)."""
+        value = self.param("lambda")
+        return default if value is None else float(value)
+
+    def training_rows(self) -> Instances:
+        """Every training instance (each training session's prefixes -> next item), as pre-training used."""
+        return self._training_rows
+
+    @cached_property
+    def _training_rows(self) -> Instances:
+        return training_instances(self.dataset, self.max_len, augment_prefixes=True)
+
+    @property
+    def recipe(self) -> str:
+        return str(self.param("recipe") or ("finetune" if self.mode == "authors-code" else "joint"))
+
+    def student_pretrain_config(self) -> TrainConfig:
+        """The student's own pre-training settings (its loss is the joint recipe's base loss)."""
+        values = dict(self.pretrain) or dict(backbone=self.backbone, dim=self.student.dim, seed=self.seed)
+        return TrainConfig(**values)
 
     def train_config(self, **changes: Any) -> TrainConfig:
         lr = self.param("lr")
@@ -119,7 +178,12 @@ class DistillContext:
         values = dict(backbone=self.backbone, dim=self.student.dim, seed=self.seed, lr=lr,
                       batch_size=int(self.param("batch_size")), max_epochs=int(self.param("max_epochs")),
                       patience=int(self.param("patience")), valid_metric=str(self.param("valid_metric")),
-                      loss=TrainConfig(backbone=self.backbone).loss)   # the student's pre-training loss
+                      loss=self.student_pretrain_config().loss)   # the student's pre-training loss
+        if self.param("init") == "scratch":
+            # from random weights: the pre-training recipe (its lr, batch, epochs), unless set explicitly
+            pre = self.student_pretrain_config()
+            values.update({k: getattr(pre, k) for k in ("lr", "batch_size", "max_epochs", "patience")
+                           if k not in self.params})
         values.update(changes)
         return TrainConfig(**values)
 
@@ -177,34 +241,138 @@ def ranking_rows(inputs: np.ndarray, lengths: np.ndarray, lists: Sequence[Sequen
                      np.asarray(weights, dtype=np.float32))
 
 
-# ---- losses ---------------------------------------------------------------------------------------------------
+# ---- training: one trainer, terms for every loss -------------------------------------------------------------
 
-class SampledBPR(SessionModel):
-    """Wraps a backbone so `loss()` is BPR of each row's target against `negatives` uniformly sampled items:
-    per row -mean_n log sigmoid(S(s, v) - S(s, v'_n)), weighted per row as in SessionModel.loss. Scoring is the
-    backbone's. Used by `fit` for the paper's pairwise objective (spec §7 [P])."""
+@dataclass(frozen=True)
+class Term:
+    """One distillation loss for `fit_distill`. size: rows it draws from; loss(model, index) -> scalar for a (b,)
+    int64 index of those rows; batch: rows per joint step; on_base: its rows ARE the training instances
+    (`DistillContext.training_rows`, e.g. KD), so a joint step reuses the base batch; lam: its joint weight."""
 
-    def __init__(self, inner: SessionModel, negatives: int = 1) -> None:
-        super().__init__(inner.n_items, inner.dim, inner.max_len)
-        self.inner = inner
-        self.negatives = int(negatives)
-        self.name = inner.name  # type: ignore[misc]
+    size: int
+    loss: Callable[[SessionModel, torch.Tensor], torch.Tensor]
+    batch: int = 256
+    on_base: bool = False
+    lam: float = 1.0
 
-    def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.inner.encode(inputs, lengths)
 
-    def item_embeddings(self) -> torch.Tensor:
-        return self.inner.item_embeddings()
+def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: SessionModel | None = None,
+                recipe: str | None = None) -> tuple[SessionModel, pd.DataFrame, dict[str, Any]]:
+    """Train the student with `term` under `recipe` (default: the run's, module doc) to early stopping on validation.
 
-    def score(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.inner.score(inputs, lengths)
+    start: the model to continue from (LLMD4Rec's later rounds); default: the pretrained student (init=pretrained) or
+    a seeded random one of the same shape (init=scratch). Returns (model, curve, facts)."""
+    scratch = ctx.param("init") == "scratch" and start is None
+    model = start if start is not None else ctx.student
+    if scratch:
+        torch.manual_seed(ctx.seed)
+        model = create(ctx.backbone, ctx.dataset.n_items, ctx.student.dim, ctx.student.max_len).to(ctx.device)
+    config = ctx.train_config()
+    recipe = recipe or ctx.recipe
+    joint = recipe == "joint"
+    if joint:
+        base = ctx.training_rows()
+        tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths, base.targets)]
+        batch, steps = batch_indices(len(base), config.batch_size), -(-len(base) // config.batch_size)
 
-    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, kind: str = "ce",
-             weights: torch.Tensor | None = None) -> torch.Tensor:
-        per_row = sampled_bpr(self.inner, inputs, lengths, targets, self.negatives)
-        if weights is None:
-            return per_row.mean()
-        return (per_row * weights).sum() / weights.sum()
+        def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
+            index = batch(inner, rng)
+            x, n, y = (t[index].to(ctx.device) for t in tensors)
+            loss = model.loss(x, n, y, config.loss)
+            if term.size and term.lam > 0:
+                rows = index if term.on_base else torch.as_tensor(
+                    rng.integers(0, term.size, min(term.batch, term.size)))
+                loss = loss + term.lam * term.loss(model, rows)
+            return loss
+    else:
+        batch, steps = batch_indices(term.size, config.batch_size), -(-term.size // config.batch_size)
+
+        def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
+            return term.loss(model, batch(inner, rng))
+    # A joint epoch or TR's rows make hundreds of steps, 500 LLM lists ~12: no method goes longer than valid_every
+    # steps unchecked.
+    valid_every = min(int(ctx.param("valid_every")), max(1, steps))
+    start_competes = not joint and not scratch and start is None
+    curve, best_epoch, best = fit_steps(model, step, steps, ctx.valid, config, ctx.device, ctx.progress, stage,
+                                        check_every=valid_every, start_competes=start_competes)
+    metric = config.valid_metric
+    facts = {"recipe": recipe, "init": "scratch" if scratch else "pretrained", "lambda": term.lam if joint else None,
+             "best_epoch": best_epoch, "valid_every": valid_every, "start_competes": start_competes,
+             "valid_start": float(curve["valid_value"].iloc[0]), "valid_best": float(best.metrics[metric]),
+             "returned_start": bool(best_epoch == 0), "train_config": config.model_dump()}
+    return model, curve, facts
+
+
+def pairwise_term(ctx: DistillContext, rows: Instances, objective: str | None = None) -> Term:
+    """Weighted pairwise rows (window -> listed item, weight alpha): objective `bpr` (sampled negatives, the paper),
+    `bpr-inbatch` (the authors' code) or `ce`; the row weights normalised by their sum per batch."""
+    objective = str(objective or ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    tensors = [torch.as_tensor(a) for a in (rows.inputs, rows.lengths, rows.targets)]
+    weights = torch.as_tensor(rows.weights if rows.weights is not None else np.ones(len(rows), np.float32))
+    negatives = int(ctx.param("negatives"))
+
+    def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
+        x, n, y = (t[index].to(ctx.device) for t in tensors)
+        w = weights[index].to(ctx.device)
+        if objective == "bpr":
+            return (sampled_bpr(model, x, n, y, negatives) * w).sum() / w.sum()
+        return model.loss(x, n, y, objective, w)
+    return Term(len(rows), loss, int(ctx.param("distill_batch")), lam=ctx.lam())
+
+
+def kd_term(ctx: DistillContext) -> Term:
+    """Soft-target KD from the teacher recommender over the full catalogue, on the training instances."""
+    base = ctx.training_rows()
+    tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
+    temperature = float(ctx.param("kd_temperature"))
+    ctx.teacher.to(ctx.device).eval()
+
+    def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
+        x, n = (t[index].to(ctx.device) for t in tensors)
+        with torch.no_grad():
+            teacher = ctx.teacher.score(x, n)
+        return soft_target_kd(model.score(x, n), teacher, temperature).mean()
+    return Term(len(base), loss, on_base=True, lam=ctx.lam())
+
+
+def listwise_term(ctx: DistillContext, sids: Sequence[int], lists: Mapping[int, Sequence[int]],
+                  weights: np.ndarray | None = None,
+                  candidates: Mapping[int, Sequence[int]] | None = None) -> Term:
+    """KL(softmax(-position/tau) || the student's softmax over the candidate set) per session, times its weight
+    (1 unless given: LLMD4Rec's w2), averaged over the step's sessions. candidates: default ctx.candidates."""
+    x, n, cand, pos, listed, mask = list_tensors(ctx, sids, lists, candidates)
+    q = list_target(pos, listed, float(ctx.param("tau")))
+    w = torch.as_tensor(weights if weights is not None else np.ones(len(sids)), dtype=torch.float32)
+
+    def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
+        scores = model.score(x[index].to(ctx.device), n[index].to(ctx.device)).gather(1, cand[index].to(ctx.device))
+        kl = listwise_kl(q[index].to(ctx.device), scores, mask[index].to(ctx.device))
+        return (w[index].to(ctx.device) * kl).mean()
+    return Term(len(sids), loss, int(ctx.param("distill_batch")), lam=ctx.lam())
+
+
+def list_tensors(ctx: DistillContext, sids: Sequence[int], lists: Mapping[int, Sequence[int]],
+                 candidates: Mapping[int, Sequence[int]] | None = None):
+    """Per session: the candidate set C_s = its listed ids (in list order) then the other candidates it was shown
+    (`candidates`, default ctx.candidates).
+    Returns tensors inputs (B, L), lengths (B,), cand (B, C) ids (0 = padding), pos (B, C) list positions,
+    listed (B, C) bool, mask (B, C) bool (real entries)."""
+    inputs, lengths, _ = ctx.session_inputs(sids)
+    n_items = ctx.dataset.n_items
+    sets = []
+    for s in sids:
+        listed = list(dict.fromkeys(int(i) for i in lists[s] if 1 <= int(i) <= n_items))
+        shown = [int(c) for c in (ctx.candidates if candidates is None else candidates).get(s, ()) if 1 <= int(c) <= n_items and int(c) not in listed]
+        sets.append((listed, listed + shown))
+    width = max(len(full) for _, full in sets)
+    cand, pos = np.zeros((len(sids), width), np.int64), np.zeros((len(sids), width), np.int64)
+    listed_mask, mask = np.zeros((len(sids), width), bool), np.zeros((len(sids), width), bool)
+    for row, (listed, full) in enumerate(sets):
+        cand[row, :len(full)], mask[row, :len(full)] = full, True
+        listed_mask[row, :len(listed)], pos[row, :len(listed)] = True, np.arange(len(listed))
+    return [torch.as_tensor(a) for a in (inputs, lengths, cand, pos, listed_mask, mask)]
 
 
 def sampled_bpr(model: SessionModel, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
@@ -216,31 +384,30 @@ def sampled_bpr(model: SessionModel, inputs: torch.Tensor, lengths: torch.Tensor
     negative_ids = torch.randint(1, model.n_items + 1, (len(targets), negatives), device=targets.device)
     positive = scale * (session * items[targets]).sum(-1, keepdim=True)
     negative = scale * torch.einsum("bd,bnd->bn", session, items[negative_ids])
-    return -F.logsigmoid(positive - negative).mean(1)
+    return sampled_pairwise(positive, negative)
 
 
-def fit_rows(ctx: DistillContext, rows: Instances, stage: str = "distill") -> tuple[SessionModel, pd.DataFrame, dict]:
-    """Fine-tune ctx.student on weighted rows to early stopping on validation. Objective (option `objective`):
-    `bpr` (paper default: sampled-negative BPR), `bpr-inbatch` (authors-code default), or `ce` (weighted full-softmax
-    cross-entropy, the student's own pre-training loss). Returns the fine-tuned student, its curve and facts."""
-    objective = str(ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
-    config = ctx.train_config(loss="ce" if objective == "ce" else "bpr-inbatch")
-    model: SessionModel = ctx.student
-    if objective == "bpr":
-        model = SampledBPR(ctx.student, int(ctx.param("negatives")))
-    # Rows from 500 LLM lists make ~12 steps per epoch, TR's teacher lists ~360: validating only per epoch would
-    # let TR drift for hundreds of steps between checks, so no method goes longer than valid_every steps unchecked.
-    steps_per_epoch = -(-len(rows) // config.batch_size)
-    valid_every = min(int(ctx.param("valid_every")), steps_per_epoch)
-    curve, best_epoch, best = fit(model, rows, ctx.valid, config, ctx.device, ctx.progress, stage=stage,
-                                  check_every=valid_every)
-    student = model.inner if isinstance(model, SampledBPR) else model
-    facts = {"rows": len(rows), "weight_sum": float(rows.weights.sum()) if rows.weights is not None else len(rows),
-             "best_epoch": best_epoch, "valid_every": valid_every,
-             "loss": {"bpr": "sampled-bpr"}.get(objective, objective), "train_config": config.model_dump()}
-    return student, curve, facts
+# ---- what LLM methods distil: the lists and their controls --------------------------------------------------
+
+def distillation_lists(ctx: DistillContext, length: int = 25) -> dict[int, tuple[int, ...]]:
+    """Session -> the list a method distils, by option `lists`: `llm` (the teacher's answers), `in-candidates` (ids
+    outside our label-free candidates dropped: with the authors' replay lists, which were made with the true item
+    forced into their candidates, this is the no-leak control), `shuffled` (each list in a seeded random order: is
+    it the order that teaches?), `teacher` (the teacher recommender's top-`length` on the same sessions: is it the
+    LLM, or any extra soft target?)."""
+    how = str(ctx.param("lists"))
+    lists = {int(s): tuple(int(i) for i in r) for s, r in ctx.rankings.items() if r}
+    if how == "in-candidates":
+        return {s: tuple(i for i in r if i in set(ctx.candidates.get(s, ()))) for s, r in lists.items()}
+    if how == "shuffled":
+        rng = np.random.default_rng(ctx.seed)
+        return {s: tuple(int(i) for i in rng.permutation(r)) for s, r in lists.items()}
+    if how == "teacher" and lists:
+        sids = list(lists)
+        inputs, lengths, _ = ctx.session_inputs(sids)
+        top = top_k(ctx.teacher, inputs, lengths, length, ctx.device)
+        return {s: tuple(int(i) for i in top[row]) for row, s in enumerate(sids)}
+    return lists
 
 
 # ---- teacher lists --------------------------------------------------------------------------------------------

@@ -10,28 +10,27 @@ Kept: importance-aware ranking distillation (RD) on the LLM lists of the labelle
 Removed: the CONFIDENCE weight w^c (gamma_c = 0): it needs the distance between the LLM's generated text and every
 item, which an ID-list teacher (GPT-4, replay, simulated) cannot give. Also dropped: embedding distillation (no item
 text-embedding source is configured) and the DRO term (our students are not DROS).
-Joint objective: L = L_base + lambda * L_RD with lambda = 0.8, where L_base is the backbone's own loss on all
-training instances (the student's recipe: CE in `paper` mode, in-batch BPR in `authors-code`), warm-started from the
-pretrained student like every other method here (labelled as such in results). K = 10 (the first 10 valid ids of
-the LLM's 25). Selection: a seeded random subset of the same size as ALKDRec's (spec §8.3 #1; `--option
-dllm2rec_selection=alkdrec` is not offered: use the `selection` override of the run config).
+Joint objective: L = L_base + lambda * L_RD with lambda = 0.8 (option `lambda`), where L_base is the backbone's
+own loss on all training instances (the student's recipe: CE, or in-batch BPR for FPMC), through the shared joint
+trainer (core.distill.common.fit_distill: warm-started from the pretrained student or from scratch with
+`init=scratch`, as DLLM2Rec itself trains; the starting model does not compete in model selection). K = 10 (the
+first 10 valid ids of the LLM's 25). The RD term is core.distill.losses.ranking_distillation. Selection: a seeded
+random subset of the same size as ALKDRec's (spec §8.3 #1; use the run config's `selection` override for another).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.distill import register
-from core.distill.common import DistillContext, DistillResult
-from core.train import batch_indices, fit_steps, training_instances
+from core.distill.common import DistillContext, DistillResult, Term, distillation_lists, fit_distill
+from core.distill.losses import ranking_distillation, rd_position_weights
 
 
 def position_weights_dllm(k: int, tau: float = 1.0) -> np.ndarray:
     """(k,) exp(-j/tau) / sum, j = 1..k."""
-    raw = np.exp(-np.arange(1, k + 1) / tau)
-    return raw / raw.sum()
+    return rd_position_weights(k, tau)
 
 
 def rd_weights(lists: torch.Tensor, valid: torch.Tensor, student_top: torch.Tensor, gamma_p: float = 0.3,
@@ -49,54 +48,36 @@ def rd_weights(lists: torch.Tensor, valid: torch.Tensor, student_top: torch.Tens
 @register("dllm2rec", "llm", strategy="random",
           description="DLLM2Rec adapted: position+consistency-weighted RD on the labelled subset (no confidence)")
 def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
-    sids = [s for s in ctx.rankings if ctx.rankings[s]]
+    lists_by_session = distillation_lists(ctx)
+    sids = [s for s in lists_by_session if lists_by_session[s]]
+    if not sids:
+        return DistillResult(ctx.student, None, {"sessions": 0, "returned_start": True,
+                                                 "note": "no usable LLM ranking: student unchanged"})
     K = int(ctx.param("dllm_k"))
-    lam = float(ctx.param("lambda"))
     gamma_p, gamma_o = float(ctx.param("gamma_position")), float(ctx.param("gamma_consistency"))
-    config = ctx.train_config()
-    model = ctx.student
-    base = training_instances(ctx.dataset, ctx.max_len, augment_prefixes=True)
-    base_t = [torch.as_tensor(a) for a in (base.inputs, base.lengths, base.targets)]
     n_items = ctx.dataset.n_items
-    if sids:
-        inputs, lengths, _ = ctx.session_inputs(sids)
-        lists = np.zeros((len(sids), K), dtype=np.int64)
-        for row, s in enumerate(sids):
-            ids = [int(i) for i in ctx.rankings[s] if 1 <= int(i) <= n_items][:K]
-            lists[row, :len(ids)] = ids
-        keep = (lists > 0).any(1)
-        rd_t = [torch.as_tensor(a[keep]) for a in (inputs, lengths, lists)]
-    else:
-        rd_t = None
-    rd_batch = int(ctx.param("rd_batch"))
-    batch = batch_indices(len(base), config.batch_size)
+    lists = np.zeros((len(sids), K), dtype=np.int64)
+    for row, s in enumerate(sids):
+        ids = [int(i) for i in lists_by_session[s] if 1 <= int(i) <= n_items][:K]
+        lists[row, :len(ids)] = ids
+    keep = (lists > 0).any(1)
+    inputs, lengths, _ = ctx.session_inputs(sids)
+    rx, rn, rl = (torch.as_tensor(a[keep]) for a in (inputs, lengths, lists))
 
-    def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
-        index = batch(inner, rng)
-        x, n, y = (t[index].to(ctx.device) for t in base_t)
-        loss = model.loss(x, n, y, config.loss)
-        if rd_t is not None and len(rd_t[0]):
-            pick = torch.as_tensor(rng.integers(0, len(rd_t[0]), min(rd_batch, len(rd_t[0]))))
-            rx, rn, rl = (t[pick].to(ctx.device) for t in rd_t)
-            scores = model.score(rx, rn)
-            masked = scores.detach().clone()
-            masked[:, 0] = -torch.inf
-            student_top = masked.topk(K, dim=1).indices
-            valid = rl > 0
-            weights = rd_weights(rl, valid, student_top, gamma_p, gamma_o)
-            positive = scores.gather(1, rl.clamp(min=0))
-            negative_ids = torch.randint(1, n_items + 1, (len(rl), 1), device=rl.device)
-            negative = scores.gather(1, negative_ids)
-            per_item = -F.logsigmoid(positive) - F.logsigmoid(-negative)
-            rd = (weights * per_item * valid).sum(1).mean()
-            loss = loss + lam * rd
-        return loss
+    def loss(model, index: torch.Tensor) -> torch.Tensor:
+        x, n, items = (t[index].to(ctx.device) for t in (rx, rn, rl))
+        scores = model.score(x, n)
+        masked = scores.detach().clone()
+        masked[:, 0] = -torch.inf
+        weights = rd_weights(items, items > 0, masked.topk(K, dim=1).indices, gamma_p, gamma_o)
+        negatives = torch.randint(1, n_items + 1, (len(items),), device=ctx.device)
+        return ranking_distillation(scores, items, weights, negatives).mean()
 
-    steps = -(-len(base) // config.batch_size)
-    curve, best_epoch, _ = fit_steps(model, step, steps, ctx.valid, config, ctx.device, ctx.progress, "distill")
-    return DistillResult(model, curve, {
-        "sessions": len(sids), "K": K, "lambda": lam, "gamma_position": gamma_p, "gamma_consistency": gamma_o,
-        "gamma_confidence": 0.0, "best_epoch": best_epoch, "base_rows": len(base),
+    lam = ctx.lam(0.8)
+    model, curve, facts = fit_distill(ctx, Term(len(rx), loss, int(ctx.param("distill_batch")), lam=lam),
+                                      recipe=ctx.param("recipe") or "joint")
+    return DistillResult(model, curve, facts | {
+        "sessions": len(sids), "K": K, "gamma_position": gamma_p, "gamma_consistency": gamma_o,
+        "gamma_confidence": 0.0, "base_rows": len(ctx.training_rows()), "lists": str(ctx.param("lists")),
         "note": "confidence weight removed (ID-list teacher gives no distances); no embedding distillation; "
-                "warm-started from the pretrained student; joint base + lambda*RD loss",
-        "train_config": config.model_dump()})
+                "joint base + lambda*RD loss"})

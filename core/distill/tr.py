@@ -1,24 +1,69 @@
-"""TR ablation (spec alkdrec.md §8, §11 #22): distil the teacher recommender instead of the LLM.
+"""TR (spec alkdrec.md §8, §11 #22) and RD: distil the teacher recommender (d=100, same backbone) instead of the LLM,
+on every training session. No selection, no LLM: the "what does our own teacher transfer?" gate.
 
-Rows: every training session's window -> each of the same-backbone teacher's (d=100) top-50 items (window items
-excluded, the label NOT forced in), weight 1; fine-tune the pretrained student with the same pairwise loss as ALKDRec
-(paper: BPR vs sampled negatives; authors-code: in-batch BPR). No selection, no LLM.
+TR, option `loss`:
+- `kd` (default with the joint recipe): classic soft-target KD over the full catalogue on every training instance,
+  base loss + lambda * T^2 KL(softmax(z_t/T) || softmax(z_s/T)) (core.distill.losses.soft_target_kd);
+- `bpr-top50` (the ablation as the paper ran it, default with the finetune recipe): rows window -> each of the
+  teacher's top-50 items (window excluded, the label NOT forced in), weight 1, through the pairwise objective.
+RD (Ranking Distillation, Tang & Wang, KDD 2018), the published ranking-distillation baseline ("classic KD" row):
+the teacher's top-K (K = rd_k = 10, window excluded) per training instance as weighted positives,
+base loss + lambda * sum_r w_r (-log sigmoid(s[pi_r]) - log sigmoid(-s[n])), w_r = exp(-r/mu) normalised.
 """
 
 from __future__ import annotations
 
+import torch
+
 from core.distill import register
-from core.distill.common import DistillContext, DistillResult, fit_rows, ranking_rows, top_k
+from core.distill.common import (DistillContext, DistillResult, Term, fit_distill, kd_term, pairwise_term,
+                                 ranking_rows, top_k)
+from core.distill.losses import ranking_distillation, rd_position_weights
 
 
-@register("tr", "teacher-rankings", description="ablation TR: teacher recommender top-50 on all training sessions")
+@register("tr", "teacher-rankings", description="TR: distil the teacher recommender on all training sessions "
+                                                "(soft-target KD; loss=bpr-top50: the paper's top-50 pairwise)")
 def distil_teacher(ctx: DistillContext) -> DistillResult:
+    loss = str(ctx.param("loss") or ("kd" if ctx.recipe == "joint" else "bpr-top50"))
+    if loss == "kd":
+        model, curve, facts = fit_distill(ctx, kd_term(ctx))
+        return DistillResult(model, curve, facts | {"loss": "kd", "kd_temperature": float(ctx.param("kd_temperature")),
+                                                    "rows": len(ctx.training_rows())})
+    if loss != "bpr-top50":
+        raise ValueError(f"TR takes loss=kd or loss=bpr-top50, not {loss!r}")
     train = ctx.dataset.sessions[ctx.dataset.sessions["split"] == "train"]
     inputs, lengths, _ = ctx.session_inputs(train["session_id"].to_numpy())
     k = int(ctx.param("tr_k"))
     lists = top_k(ctx.teacher, inputs, lengths, k, ctx.device)
     rows = ranking_rows(inputs, lengths, lists, lambda j: 1.0, ctx.dataset.n_items)
-    student, curve, facts = fit_rows(ctx, rows)
-    return DistillResult(student, curve, facts | {"sessions": int(len(train)), "tr_k": k,
-                                                  "weights": "1 per teacher item"})
+    term = pairwise_term(ctx, rows)
+    model, curve, facts = fit_distill(ctx, term)
+    return DistillResult(model, curve, facts | {"loss": "bpr-top50", "objective": term_objective(ctx),
+                                                "rows": len(rows), "sessions": int(len(train)), "tr_k": k,
+                                                "weights": "1 per teacher item"})
 
+
+def term_objective(ctx: DistillContext) -> str:
+    """The pairwise objective's stored name (sampled-bpr for the paper's BPR against uniform negatives)."""
+    objective = str(ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
+    return {"bpr": "sampled-bpr"}.get(objective, objective)
+
+
+@register("rd", "teacher-rankings", description="RD (Tang & Wang 2018): ranking distillation of the teacher "
+                                                "recommender's top-10 on all training instances")
+def distil_ranking(ctx: DistillContext) -> DistillResult:
+    base = ctx.training_rows()
+    k = int(ctx.param("rd_k"))
+    lists = torch.as_tensor(top_k(ctx.teacher, base.inputs, base.lengths, k, ctx.device))
+    weights = torch.as_tensor(rd_position_weights(k, float(ctx.param("rd_mu"))), dtype=torch.float32)[None, :]
+    tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
+    n_items = ctx.dataset.n_items
+
+    def loss(model, index: torch.Tensor) -> torch.Tensor:
+        x, n = (t[index].to(ctx.device) for t in tensors)
+        negatives = torch.randint(1, n_items + 1, (len(index),), device=ctx.device)
+        return ranking_distillation(model.score(x, n), lists[index].to(ctx.device), weights.to(ctx.device),
+                                    negatives).mean()
+    model, curve, facts = fit_distill(ctx, Term(len(base), loss, on_base=True, lam=ctx.lam()))
+    return DistillResult(model, curve, facts | {"loss": "rd", "rd_k": k, "rd_mu": float(ctx.param("rd_mu")),
+                                                "rows": len(base)})

@@ -32,10 +32,22 @@ def test_numbers_are_cast_to_the_default_type():
     ({"lr": True}, "'lr' must be a number"),
     ({"objective": "mse"}, "'objective' must be one of bpr, bpr-inbatch, ce"),
     ({"valid_metric": 3}, "'valid_metric' must be text"),
+    ({"recipe": "mixed"}, "'recipe' must be one of joint, finetune"),
+    ({"init": "random"}, "'init' must be one of pretrained, scratch"),
+    ({"loss": "mse"}, "'loss' must be one of kd, bpr-top50, listwise, pairwise"),
+    ({"lists": "gold"}, "'lists' must be one of llm, in-candidates, shuffled, teacher"),
+    ({"lambda": -1.0}, "'lambda' must be a finite number at least 0"),
+    ({"lambda": float("nan")}, "'lambda' must be a finite number at least 0"),
+    ({"kd_temperature": 0}, "'kd_temperature' must be a finite number above 0"),
+    ({"tau": float("inf")}, "'tau' must be a finite number above 0"),
 ])
 def test_bad_options_name_the_key(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         validate_options(options)
+
+
+def test_lambda_zero_is_allowed():
+    assert validate_options({"lambda": 0}) == {"lambda": 0.0}
 
 
 def test_valid_every_is_a_positive_step_count():
