@@ -56,6 +56,30 @@ def test_forced_label_reaches_the_candidates(tiny_fetched):
         assert int(labels[response.session_id]) in response.ranking
 
 
+def test_llmd4rec_rounds_share_one_budget(tiny_fetched):
+    """budget 8, 2 rounds, a teacher that can be asked again: 4 sessions first, re-asks from what is left, never more
+    than 8 calls; n_labelled counts distinct sessions, the calls are counted apart."""
+    config = RunConfig(dataset="tiny", method="llmd4rec", teacher="simulated", budget=8, hit_rate=0.0,
+                       options={"max_epochs": 2, "rounds": 2})
+    result = run_pipeline(config)
+    asked = [r for r in result.responses if r.status not in ("skipped", "unavailable")]
+    assert result.extra["calls"] == len(asked) <= 8
+    assert result.selection["picked"].sum() == 4
+    assert result.n_labelled == len({r.session_id for r in result.responses if r.ok}) <= 4
+    history = result.extra["distill"]["history"]
+    assert result.extra["calls"] == 4 + history[0].get("asked_again", 0)
+
+
+@pytest.mark.parametrize("teacher, force, options, expected", [
+    ("simulated", False, {}, "none"), ("simulated", True, {}, "forced"),
+    ("replay", False, {}, "forced"), ("replay", False, {"lists": "in-candidates"}, "filtered")])
+def test_label_leak_is_recorded(teacher, force, options, expected):
+    from core.pipeline import label_leak
+    config = RunConfig(dataset="alkdrec-ml", teacher=teacher, force_label=force, options=options)
+    dataset = SimpleNamespace(name="alkdrec-ml")
+    assert label_leak(config, dataset, forced_in_prompts=force) == expected
+
+
 @pytest.mark.integration
 def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkeypatch):
     from core.models import create
@@ -67,8 +91,9 @@ def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkey
     def fake_models(dataset, backbone, seed, device, progress, role, pretrain=None):
         import torch
         torch.manual_seed(0)
-        return SimpleNamespace(model=create(backbone, dataset.n_items, 10 if role == "student" else 16, 10),
-                               cached=True)
+        dim = 10 if role == "student" else 16
+        return SimpleNamespace(model=create(backbone, dataset.n_items, dim, 10), cached=True,
+                               config={"backbone": backbone, "dim": dim, "seed": seed})
 
     monkeypatch.setattr(pipeline, "load_models", fake_models)
     config = RunConfig(dataset="alkdrec-ml", method="alkdrec", teacher="replay", budget=50,
@@ -81,6 +106,7 @@ def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkey
     assert set(result.selection["session_id"]) <= set(records)
     picked = result.selection[result.selection["picked"]]
     assert len(picked) == 50 and result.n_labelled == 50
+    assert result.extra["label_leak"] == "forced"      # the authors made every recorded list with the label forced in
     assert all(r.status in ("ok", "failed") for r in result.responses)
 
 
@@ -94,8 +120,9 @@ def test_authors_code_replay_uses_the_authors_recorded_picks(alkdrec_dir, monkey
     def fake_models(dataset, backbone, seed, device, progress, role, pretrain=None):
         import torch
         torch.manual_seed(0)
-        return SimpleNamespace(model=create(backbone, dataset.n_items, 10 if role == "student" else 16, 10),
-                               cached=True)
+        dim = 10 if role == "student" else 16
+        return SimpleNamespace(model=create(backbone, dataset.n_items, dim, 10), cached=True,
+                               config={"backbone": backbone, "dim": dim, "seed": seed})
 
     monkeypatch.setattr(pipeline, "load_models", fake_models)
     config = RunConfig(dataset="alkdrec-ml", method="hardest", teacher="replay", budget=40, mode="authors-code",
