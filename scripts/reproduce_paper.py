@@ -119,7 +119,8 @@ def _alkd_run(dataset: str, backbone: str, methods: list[str], seed: int, dry: b
     command = [sys.executable, "-c", "from core.cli import main; main()", "run", "--dataset", dataset,
                "--backbone", backbone, "--method", ",".join(methods), "--teacher", "replay", "--budget", str(budget),
                "--seeds", str(seed), "--mode", "paper", "--group", setting["group"], "--tag", "reproduce_paper",
-               "--no-save-model"]  # hundreds of runs; their metrics and ranks are what the report needs
+               "--no-save-model",  # hundreds of runs; their metrics and ranks are what the report needs
+               "--option", "recipe=finetune"]  # the paper's recipe: fine-tune on the distilled rows alone
     for value in setting["pretrain"]:
         command += ["--pretrain", value]
     print(" ".join(command[3:]), flush=True)

@@ -1,0 +1,362 @@
+r"""What does an LLM budget buy? Runs the gate and the budget grid of issue 16 and writes docs/budget.md FROM THE STORE.
+
+    .venv/bin/python scripts/budget_curve.py --phase gate --datasets alkdrec-ml --backbones fpmc --seeds 0-4
+    .venv/bin/python scripts/budget_curve.py --phase curve --datasets alkdrec-ml --backbones fpmc
+    .venv/bin/python scripts/budget_curve.py --report-only
+
+1. Gate (no LLM): Student, Teacher (d=100), TR (soft-target KD from that teacher, the joint recipe) and RD (Tang &
+   Wang's ranking distillation) per (dataset, backbone, seed). If TR cannot beat Student significantly, the machinery
+   cannot pass on an LLM either. Test: paired t-test over test sessions of per-session NDCG@10 averaged over the seeds.
+2. Curve: ALKDRec, Random, DLLM2Rec and LLMD4Rec (adapted) with the replay teacher (the authors' recorded GPT-4-turbo
+   lists, made with the true item forced into their candidates: every number is labelled "label forced") at budgets
+   250, 500, 1,000, 2,000 and the whole recorded pool; 5 seeds at 500 and at the pool, 3 elsewhere; budget 0 is the
+   Student. Controls at 500 and at the pool, all ALKDRec with `lists=`: `teacher` (TR restricted to the same
+   sessions), `shuffled` (the LLM lists shuffled) and `in-candidates` (no-leak replay: recorded ids kept only where
+   they are in our own label-free candidates). Reference lines: V-SKNN and transitions (seed 0, once per dataset).
+
+Every run lands in group `budget`; a (dataset, backbone, method, budget, lists, seed) that is already done there is
+skipped, so the script resumes where it stopped. Runs accumulate across machines through docs/budget_runs/*.parquet
+(committed): imported first, rewritten at the end. Each invocation of `alkd run` shares checkpoints and difficulty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import store  # noqa: E402
+from core.cli_format import parse_seeds  # noqa: E402
+from core.evaluate import paired_ttest, per_session  # noqa: E402
+
+GROUP = "budget"
+ARCHIVE = ROOT / "docs" / "budget_runs"
+OUTPUT = ROOT / "docs" / "budget.md"
+PLOT = ROOT / "docs" / "budget.png"
+GATE_METHODS = ["student", "teacher", "tr", "rd"]
+CURVE_METHODS = ["alkdrec", "random", "dllm2rec", "llmd4rec"]
+REFERENCES = ["vsknn", "transitions"]
+BUDGETS = [250, 500, 1000, 2000, "pool"]
+FULL_SEED_BUDGETS = (500, "pool")
+CONTROLS = {"teacher": "TR on the same sessions", "shuffled": "LLM lists shuffled",
+            "in-candidates": "no-leak replay"}
+LABEL = {"student": "Student", "teacher": "Teacher (d=100)", "tr": "TR (KD)", "rd": "RD", "alkdrec": "ALKDRec",
+         "random": "Random", "dllm2rec": "DLLM2Rec", "llmd4rec": "LLMD4Rec (adapted)", "vsknn": "V-SKNN",
+         "transitions": "Transitions"}
+METRIC = "ndcg@10"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One stored run to have: `lists` is the LLM methods' `lists` option ('llm' = the lists as answered)."""
+
+    dataset: str
+    backbone: str
+    method: str
+    seed: int
+    budget: int | None = None
+    lists: str = "llm"
+
+
+def pool_size(dataset: str) -> int:
+    """Recorded training sessions of the authors' replay file for `dataset` (the largest budget)."""
+    from core.data import catalog
+    from core.pipeline import make_provider, RunConfig
+    data = catalog.load(dataset)
+    provider = make_provider(RunConfig(dataset=dataset, teacher="replay"), data)
+    train = data.sessions.loc[data.sessions["split"] == "train", "session_id"].to_numpy()
+    return int(provider.available(train).sum())
+
+
+def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: list[int]) -> list[Cell]:
+    cells: list[Cell] = []
+    for dataset in datasets:
+        if phase in ("gate", "all"):
+            cells += [Cell(dataset, backbones[0], m, 0) for m in REFERENCES]
+            cells += [Cell(dataset, b, m, s) for b in backbones for m in GATE_METHODS for s in seeds]
+        if phase in ("curve", "all"):
+            pool = pool_size(dataset)
+            for budget in BUDGETS:
+                size = pool if budget == "pool" else int(budget)
+                budget_seeds = seeds if budget in FULL_SEED_BUDGETS else seeds[:3]
+                cells += [Cell(dataset, b, m, s, size) for b in backbones for m in CURVE_METHODS for s in budget_seeds]
+                if budget in FULL_SEED_BUDGETS:
+                    cells += [Cell(dataset, b, "alkdrec", s, size, lists) for b in backbones for lists in CONTROLS
+                              for s in budget_seeds]
+    return list(dict.fromkeys(cells))
+
+
+def done_runs() -> pd.DataFrame:
+    """Done runs of the group, one row each: run_id, dataset, backbone, method, seed, budget, n_labelled, lists,
+    extra (the run's facts: distillation, label_leak, ...)."""
+    runs = store.query("SELECT run_id, dataset, backbone, method, seed, budget, n_labelled, config FROM runs "
+                       "WHERE status = 'done' AND groups = ?", [GROUP])
+    if runs.empty:
+        return runs.assign(lists=pd.Series(dtype=str))
+    configs = runs["config"].map(lambda c: json.loads(c) if isinstance(c, str) else (c or {}))
+    runs["lists"] = configs.map(lambda c: (c.get("options") or {}).get("lists", "llm"))
+    runs["extra"] = configs.map(lambda c: c.get("extra") or {})
+    return runs
+
+
+def have(runs: pd.DataFrame, cell: Cell) -> bool:
+    rows = runs[(runs["dataset"] == cell.dataset) & (runs["method"] == cell.method) & (runs["seed"] == cell.seed)
+                & (runs["lists"] == cell.lists)]
+    if cell.method not in REFERENCES:
+        rows = rows[rows["backbone"] == cell.backbone]
+    if cell.budget is not None:
+        rows = rows[rows["budget"] == cell.budget]
+    return not rows.empty
+
+
+def run_missing(cells: list[Cell], dry: bool) -> None:
+    runs = done_runs()
+    todo = [c for c in cells if not have(runs, c)]
+    print(f"{len(cells) - len(todo)} of {len(cells)} cells done; running {len(todo)}", flush=True)
+    groups: dict[tuple, list[str]] = {}
+    for c in todo:   # one `alkd run` per (dataset, backbone, seed, budget, lists): checkpoints and difficulty shared
+        groups.setdefault((c.dataset, c.backbone, c.seed, c.budget, c.lists), []).append(c.method)
+    for (dataset, backbone, seed, budget, lists), methods in groups.items():
+        command = [sys.executable, "-c", "from core.cli import main; main()", "run", "--dataset", dataset,
+                   "--backbone", backbone, "--method", ",".join(methods), "--teacher", "replay",
+                   "--seeds", str(seed), "--group", GROUP, "--tag", "budget_curve", "--no-save-model"]
+        if budget is not None:
+            command += ["--budget", str(budget)]
+        if lists != "llm":
+            command += ["--option", f"lists={lists}"]
+        print(" ".join(command[3:]), flush=True)
+        if not dry:
+            subprocess.run(command, cwd=ROOT, check=False)
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+def with_test_metric(runs: pd.DataFrame) -> pd.DataFrame:
+    """runs + their test METRIC."""
+    metrics = store.query("SELECT run_id, value FROM metrics WHERE split = 'test' AND metric || '@' || k = ?",
+                          [METRIC])
+    return runs.merge(metrics, on="run_id")
+
+
+def session_means(run_ids: list[str]) -> pd.Series:
+    """Per test session: METRIC averaged over the given runs (the seeds of one configuration)."""
+    ranks = store.query("SELECT run_id, session_id, rank FROM session_results WHERE split = 'test' "
+                        "AND list_contains(?, run_id)", [list(run_ids)])
+    ranks["value"] = per_session(ranks["rank"].to_numpy(), METRIC)
+    return ranks.groupby("session_id")["value"].mean()
+
+
+def compare(a_ids: list[str], b_ids: list[str]) -> tuple[float, float]:
+    """(relative difference of a over b, p of the paired t-test over test sessions, seeds averaged per session)."""
+    a, b = session_means(a_ids), session_means(b_ids)
+    a, b = a.align(b, join="inner")
+    if a.empty or b.mean() == 0:
+        return float("nan"), float("nan")
+    return float(a.mean() / b.mean() - 1.0), paired_ttest(a.to_numpy(), b.to_numpy()).p_value
+
+
+def ci95(values: np.ndarray) -> float:
+    """Half-width of the 95% t interval of the mean over seeds (0 for one seed)."""
+    if len(values) < 2:
+        return 0.0
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _returned_start(frame: pd.DataFrame) -> str:
+    flags = frame["extra"].map(lambda e: bool((e.get("distill") or {}).get("returned_start")))
+    return f"{int(flags.sum())}/{len(flags)}"
+
+
+def _fmt_p(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+
+
+def gate_section(values: pd.DataFrame) -> list[str]:
+    lines = ["## 1. The gate: does our own d=100 teacher's knowledge reach the d=10 student?", "",
+             "Test NDCG@10, mean ± 95% CI over seeds (n). Δ and p: against Student, paired t-test over test sessions "
+             "of per-session NDCG@10 averaged over the seeds both have. \"returned start\": runs whose returned model "
+             "is the starting model (the joint recipe never returns it; see README).", "",
+             "| dataset | backbone | method | n | NDCG@10 | Δ vs Student | p | returned start |",
+             "|---|---|---|---|---|---|---|---|"]
+    passed = []
+    for (dataset, backbone), cell in values[values["method"].isin(GATE_METHODS)].groupby(["dataset", "backbone"]):
+        student = cell[cell["method"] == "student"]
+        for method in GATE_METHODS:
+            rows = cell[cell["method"] == method]
+            if rows.empty:
+                continue
+            seeds = sorted(set(rows["seed"]) & set(student["seed"]))
+            delta, p = (compare(rows[rows["seed"].isin(seeds)]["run_id"].tolist(),
+                                student[student["seed"].isin(seeds)]["run_id"].tolist())
+                        if method != "student" and seeds else (float("nan"), float("nan")))
+            mean, half = rows["value"].mean(), ci95(rows["value"].to_numpy())
+            lines.append(f"| {dataset} | {backbone} | {LABEL[method]} | {len(rows)} | {mean:.5f} ± {half:.5f} | "
+                         f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | "
+                         f"{_returned_start(rows) if method in ('tr', 'rd') else ''} |")
+            if method == "tr" and np.isfinite(p):
+                passed.append((dataset, backbone, len(seeds), delta, p))
+    lines.append("")
+    for dataset, backbone, n, delta, p in passed:
+        verdict = "passes" if delta > 0 and p < 0.05 and n >= 5 else (
+            "beats Student but over fewer than 5 seeds" if delta > 0 and p < 0.05 else "does NOT pass")
+        lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {n} seeds): "
+                     f"the gate {verdict}.")
+    return lines + [""]
+
+
+def curve_frame(values: pd.DataFrame) -> pd.DataFrame:
+    """LLM runs: one row per (dataset, backbone, method, lists, budget) with mean, CI half-width, n, labelled."""
+    llm = values[values["method"].isin(CURVE_METHODS)].copy()
+    if llm.empty:
+        return pd.DataFrame()
+    return (llm.groupby(["dataset", "backbone", "method", "lists", "budget"])
+            .agg(mean=("value", "mean"), half=("value", lambda v: ci95(v.to_numpy())), n=("value", "size"),
+                 labelled=("n_labelled", "mean"),
+                 run_ids=("run_id", list), returned=("extra", lambda e: sum(
+                     bool((x.get("distill") or {}).get("returned_start")) for x in e)))
+            .reset_index())
+
+
+def curve_section(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
+    lines = ["## 2. Budget against accuracy (replay teacher: the authors' GPT-4-turbo lists, label forced)", "",
+             "The recorded lists were made with the true next item forced into the LLM's candidates, so every LLM "
+             "number here is **label forced** unless its row says no-leak. Budget 0 is the Student. Δ and p against "
+             "Student as in §1 (seeds both have).", ""]
+    if curve.empty:
+        return lines + ["No LLM runs yet: `scripts/budget_curve.py --phase curve`.", ""]
+    lines += ["| dataset | backbone | method | lists | budget | labelled | n | NDCG@10 | Δ vs Student | p | "
+              "returned start |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    students = values[values["method"] == "student"]
+    for _, row in curve.sort_values(["dataset", "backbone", "lists", "method", "budget"]).iterrows():
+        runs = values[values["run_id"].isin(row["run_ids"])]
+        base = students[(students["dataset"] == row["dataset"]) & (students["backbone"] == row["backbone"])
+                        & students["seed"].isin(runs["seed"])]
+        mine = runs[runs["seed"].isin(base["seed"])]
+        delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
+        lists = "LLM (label forced)" if row["lists"] == "llm" else CONTROLS.get(row["lists"], row["lists"])
+        lines.append(f"| {row['dataset']} | {row['backbone']} | {LABEL[row['method']]} | {lists} | {row['budget']:,} |"
+                     f" {row['labelled']:,.0f} | {row['n']} | {row['mean']:.5f} ± {row['half']:.5f} | "
+                     f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {row['returned']}/{row['n']} |")
+    return lines + [""]
+
+
+def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
+    """NDCG@10 against labelled sessions per method (mean ± 95% CI), reference lines; False when nothing to plot."""
+    if curve.empty:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = sorted(set(zip(curve["dataset"], curve["backbone"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (dataset, backbone) in zip(axes[0], panels):
+        sub = curve[(curve["dataset"] == dataset) & (curve["backbone"] == backbone)]
+        for (method, lists), line in sub.groupby(["method", "lists"]):
+            label = LABEL[method] + ("" if lists == "llm" else f" [{CONTROLS.get(lists, lists)}]")
+            ax.errorbar(line["budget"], line["mean"], yerr=line["half"], marker="o", capsize=3, label=label,
+                        linestyle="-" if lists == "llm" else ":")
+        refs = values[(values["dataset"] == dataset) & (values["method"].isin(["student", "teacher"] + REFERENCES))
+                      & ((values["backbone"] == backbone) | values["method"].isin(REFERENCES))]
+        for (method), rows in refs.groupby("method"):
+            ax.axhline(rows["value"].mean(), linestyle="--", linewidth=1, color="grey")
+            ax.annotate(LABEL[method], (ax.get_xlim()[0], rows["value"].mean()), fontsize=7, color="grey",
+                        va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled sessions (budget)")
+        ax.set_ylabel("test NDCG@10")
+        ax.set_title(f"{dataset} / {backbone} (replay, label forced)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def conclusion(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
+    """Plain sentences computed from the tables: the best LLM configuration per cell against Student and TR."""
+    lines = ["## Conclusion (computed from the tables above)", ""]
+    if curve.empty:
+        return lines + ["The budget grid has not run yet; only the gate can be read.", ""]
+    for (dataset, backbone), sub in curve[curve["lists"] == "llm"].groupby(["dataset", "backbone"]):
+        best = sub.loc[sub["mean"].idxmax()]
+        student = values[(values["dataset"] == dataset) & (values["backbone"] == backbone)
+                         & (values["method"] == "student")]["value"].mean()
+        tr = values[(values["dataset"] == dataset) & (values["backbone"] == backbone)
+                    & (values["method"] == "tr")]["value"].mean()
+        lines.append(f"- {dataset} / {backbone}: the best LLM configuration is {LABEL[best['method']]} at budget "
+                     f"{best['budget']:,} ({best['mean']:.5f}, {best['mean'] / student - 1:+.1%} vs Student, "
+                     f"{best['mean'] / tr - 1:+.1%} vs TR on all training sessions with no LLM)."
+                     if np.isfinite(tr) else
+                     f"- {dataset} / {backbone}: best {LABEL[best['method']]} at budget {best['budget']:,} "
+                     f"({best['mean']:.5f}, {best['mean'] / student - 1:+.1%} vs Student).")
+    return lines + [""]
+
+
+def report(output: Path = OUTPUT, plot_path: Path = PLOT) -> str:
+    runs = done_runs()
+    lines = ["# What does an LLM budget buy?", "",
+             f"Generated by `scripts/budget_curve.py` from the run store (group `{GROUP}`) on "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Every number is read from the store; the runs are "
+             "archived in `docs/budget_runs/`. Distillation uses the joint recipe (the student's own loss on all "
+             "training data plus λ × the distillation loss, λ = 1; the starting model never competes in model "
+             "selection) unless a row says otherwise.", ""]
+    if runs.empty:
+        text = "\n".join(lines + ["No runs yet.", ""])
+        output.write_text(text)
+        return text
+    values = with_test_metric(runs)
+    lines += gate_section(values)
+    curve = curve_frame(values)
+    lines += curve_section(values, curve)
+    if plot(values, curve, plot_path):
+        lines += [f"![NDCG@10 against the LLM budget]({plot_path.name})", ""]
+    refs = values[values["method"].isin(REFERENCES)]
+    if not refs.empty:
+        lines += ["Reference baselines (test NDCG@10, seed 0): " + "; ".join(
+            f"{d} {LABEL[m]} {v:.5f}" for d, m, v in zip(refs["dataset"], refs["method"], refs["value"])) + ".", ""]
+    lines += conclusion(values, curve)
+    text = "\n".join(lines)
+    output.write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phase", choices=["gate", "curve", "all"], default="all")
+    parser.add_argument("--datasets", default="alkdrec-ml,alkdrec-games")
+    parser.add_argument("--backbones", default="fpmc,sasrec")
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="print the `alkd run` commands without running them")
+    parser.add_argument("--archive", default=str(ARCHIVE))
+    parser.add_argument("--output", default=str(OUTPUT))
+    args = parser.parse_args()
+    archive = Path(args.archive)
+    if (archive / "runs.parquet").exists():
+        print(f"imported {store.import_runs(archive)} runs from {archive}")
+    if not args.report_only:
+        cells = planned_cells(args.phase, args.datasets.split(","), args.backbones.split(","),
+                              parse_seeds(args.seeds))
+        run_missing(cells, args.dry_run)
+    done = done_runs()
+    if not done.empty and not args.dry_run:
+        store.export_runs(done["run_id"].tolist(), archive)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report(output, output.with_suffix(".png"))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
