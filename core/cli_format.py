@@ -29,8 +29,14 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     return options
 
 
+#: seeds are 32-bit (numpy and torch seed with them); more than MAX_SEEDS in one launch is a typo, not a plan
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 1000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0..4]; '0,2,3' -> [0, 2, 3]; mixes like '0-2,5' too; order kept, repeats dropped. ValueError if bad."""
+    """'0-4' -> [0..4]; '0,2,3' -> [0, 2, 3]; mixes like '0-2,5' too; order kept, repeats dropped. ValueError if bad
+    (not a non-negative integer, above MAX_SEED, a backwards range, or more than MAX_SEEDS seeds)."""
     seeds: list[int] = []
     for part in str(text).replace(" ", "").split(","):
         if not part:
@@ -40,6 +46,10 @@ def parse_seeds(text: str) -> list[int]:
             raise ValueError(f"{text!r}: seeds are non-negative integers, e.g. 0-4 or 0,2,3")
         if int(high or low) < int(low):
             raise ValueError(f"{text!r}: the seed range {part} runs backwards")
+        if int(high or low) > MAX_SEED:
+            raise ValueError(f"{text!r}: a seed is at most {MAX_SEED} (2**32 - 1)")
+        if int(high or low) - int(low) + 1 + len(seeds) > MAX_SEEDS:
+            raise ValueError(f"{text!r}: more than {MAX_SEEDS} seeds in one launch; give a shorter range, e.g. 0-4")
         seeds.extend(range(int(low), int(high or low) + 1))
     if not seeds:
         raise ValueError("give at least one seed, e.g. 0 or 0-4")

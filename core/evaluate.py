@@ -5,6 +5,10 @@ Metrics from the target's 0-based rank r (K in `ks`): recall@K = HR@K = [r < K];
 Ties are broken by item id (lower id first), so ranks are deterministic. Padding (id 0) is never a candidate; by
 default the items of the session's input window are excluded too, as the paper's evaluation does
 (`exclude_seen=False` keeps them).
+
+Non-finite scores are a diverged model, never a ranking: `evaluate` raises NonFiniteScores when a real item scores NaN
+or +inf, and `target_ranks` ranks a NaN-scored label behind every candidate with a score (a NaN compares False with
+everything, which would otherwise read as "nothing beats the label": rank 0 and every metric 1.0).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ DEFAULT_KS = (5, 10, 20)
 ScoreFn = Callable[[SessionBatch], "np.ndarray | torch.Tensor"]
 
 
+class NonFiniteScores(ValueError):
+    """A model scored real items NaN or +inf (it diverged); the message names how many sessions and the first."""
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """metrics: {'recall@5': .., 'ndcg@10': .., 'mrr@20': ..}; ranks: (n_sessions,) int64 0-based target ranks."""
@@ -33,8 +41,10 @@ class EvalResult:
 
 
 def masked_scores(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
-    """scores: (n, n_items + 1); a copy with padding (and, if asked, the window items but never the label) at -inf."""
+    """scores: (n, n_items + 1); a copy with padding (and, if asked, the window items but never the label) at -inf.
+    NaN reads as -inf (the lowest score): a NaN never outranks anything."""
     scores = scores.float().clone()
+    scores = torch.where(torch.isnan(scores), -torch.inf, scores)
     scores[:, 0] = -torch.inf
     inputs = torch.as_tensor(batch.inputs)
     labels = torch.as_tensor(batch.labels)
@@ -46,15 +56,43 @@ def masked_scores(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool 
     return scores
 
 
+def candidate_mask(batch: SessionBatch, n_columns: int, exclude_seen: bool = True) -> torch.Tensor:
+    """(n, n_columns) bool: the items a label competes with - every real item, minus the window when exclude_seen,
+    and always the label itself."""
+    inputs = torch.as_tensor(batch.inputs)
+    labels = torch.as_tensor(batch.labels)
+    mask = torch.ones(len(labels), n_columns, dtype=torch.bool)
+    if exclude_seen:
+        mask.scatter_(1, inputs, False)
+    mask[:, 0] = False
+    mask.scatter_(1, labels[:, None], True)
+    return mask
+
+
 def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
-    """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among all real items."""
+    """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among its candidates
+    (`candidate_mask`). A NaN score counts as the lowest: a NaN-scored label ranks behind every scored candidate."""
     scores = masked_scores(scores, batch, exclude_seen)
     labels = torch.as_tensor(batch.labels)
+    labels = labels.to(scores.device)
+    competing = candidate_mask(batch, scores.shape[1], exclude_seen).to(scores.device)
     target = scores.gather(1, labels[:, None])
-    ids = torch.arange(scores.shape[1])[None, :]
-    better = (scores > target).sum(1)
-    tied_before = ((scores == target) & (ids < labels[:, None])).sum(1)
+    ids = torch.arange(scores.shape[1], device=scores.device)[None, :]
+    better = ((scores > target) & competing).sum(1)
+    tied_before = ((scores == target) & (ids < labels[:, None]) & competing).sum(1)
     return better + tied_before
+
+
+def check_finite(scores: torch.Tensor, batch: SessionBatch) -> None:
+    """NonFiniteScores if a real item (column 1..) scores NaN or +inf; -inf (an item ruled out) is allowed."""
+    real = scores[:, 1:]
+    bad = (torch.isnan(real) | torch.isposinf(real)).any(dim=1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten()
+        first = int(batch.session_ids[int(rows[0])])
+        kind = "NaN" if bool(torch.isnan(real[rows[0]]).any()) else "+inf"
+        raise NonFiniteScores(f"the model scores items {kind} for {len(rows)} of {len(batch)} sessions (first: "
+                              f"session {first}): it has diverged, so it has no ranking to evaluate")
 
 
 def compat_ndcg_sums(scores: torch.Tensor, batch: SessionBatch, ks: Sequence[int]) -> dict[str, float]:
@@ -86,11 +124,13 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dic
 def evaluate(score_fn: ScoreFn, batch: SessionBatch, *, ks: Sequence[int] = DEFAULT_KS, exclude_seen: bool = True,
              chunk: int = 2048, compat: bool = False) -> EvalResult:
     """Rank every label among all items. score_fn(batch) -> (len(batch), n_items + 1) scores.
-    compat: also report the authors' set-order `compat_ndcg@K` beside the true NDCG."""
+    compat: also report the authors' set-order `compat_ndcg@K` beside the true NDCG.
+    NonFiniteScores when a real item scores NaN or +inf (a diverged model has no metrics)."""
     ranks, compat_sums = [], {}
     for start in range(0, len(batch), chunk):
         part = batch.subset(np.arange(start, min(start + chunk, len(batch))))
         scores = torch.as_tensor(score_fn(part))
+        check_finite(scores, part)
         ranks.append(target_ranks(scores, part, exclude_seen).cpu().numpy())
         if compat:
             for key, value in compat_ndcg_sums(scores.cpu(), part, ks).items():

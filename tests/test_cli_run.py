@@ -75,13 +75,28 @@ def test_run_writes_the_expected_store_rows(csv_dataset, isolated_home):
 
 
 def test_failure_marks_failed_and_continues(csv_dataset):
+    # a distillation that diverges (lr 1e30) fails at run time: that run is 'failed' with a one-line reason, the next
+    # run still runs, and the launch exits non-zero
     result = CliRunner().invoke(main, ["run", "--dataset", csv_dataset, "--method", "alkdrec,popular",
-                                       "--teacher", "replay", "--budget", "5"])
+                                       "--teacher", "simulated", "--budget", "5", "--option", "lr=1e30"])
+    assert result.exit_code != 0 and "1 run(s) failed" in result.output
+    runs = store.query("SELECT method, status, message FROM runs WHERE kind = 'distill' ORDER BY created_at")
+    by_method = runs.set_index("method")
+    assert by_method.loc["alkdrec", "status"] == "failed"
+    assert "diverged" in by_method.loc["alkdrec", "message"] and "fix:" in by_method.loc["alkdrec", "message"]
+    assert by_method.loc["popular", "status"] == "done"
+    assert store.query("SELECT count(*) AS n FROM metrics m JOIN runs r USING (run_id)"
+                       " WHERE r.method = 'alkdrec'")["n"][0] == 0
+
+
+def test_a_bad_parameter_of_any_run_is_refused_before_the_first_run_row(csv_dataset):
+    # the replay teacher has no recordings for this dataset: the second method needs it, so nothing may start
+    result = CliRunner().invoke(main, ["run", "--dataset", csv_dataset, "--method", "popular,alkdrec",
+                                       "--teacher", "replay", "--budget", "5", "--seeds", "0-1"])
     assert result.exit_code != 0
-    runs = store.query("SELECT method, status, message FROM runs ORDER BY created_at")
-    assert runs.set_index("method").loc["alkdrec", "status"] == "failed"
-    assert "replay" in runs.set_index("method").loc["alkdrec", "message"]
-    assert runs.set_index("method").loc["popular", "status"] == "done"
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--teacher" in lines[0] and "fix:" in lines[0], result.output
+    assert store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
 
 
 def test_invalid_pretrain_setting_is_refused_before_any_run(csv_dataset):
