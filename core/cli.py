@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from core import store
+from core.cli_errors import OneLineGroup, check_environment, check_export_dir, check_source_options, value_line
 from core.cli_format import console, metrics_table, parse_options
 from core.cli_hints import hints_cmd
 from core.cli_recommend import recommend_cmd
@@ -22,10 +23,11 @@ from core.records import delete_runs, fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 @click.version_option(package_name="alkd")
 def main() -> None:
     """Distil LLM recommenders into small session-based students (ALKDRec and peers)."""
+    check_environment()     # ALKD_HOME / ALKD_DB / ALKD_PRICES before any command writes
 
 
 # ---- data -----------------------------------------------------------------------------------------------------
@@ -43,9 +45,11 @@ def data() -> None:
 @click.option("--option", "-o", "options", multiple=True, help="source option KEY=VALUE (e.g. -o seed=1)")
 def data_fetch(source: str, from_dir: Path | None, name: str | None, options: tuple[str, ...]) -> None:
     """Build SOURCE into the canonical dataset under data/datasets and register it."""
+    settings = parse_options(options)
+    check_source_options(source, settings)
     try:
         with console.status(f"building {source}…"):
-            dataset = catalog.fetch(source, from_dir, name=name, **parse_options(options))
+            dataset = catalog.fetch(source, from_dir, name=name, **settings)
     except (DataError, KeyError) as error:
         raise click.ClickException(str(error).strip('"')) from None
     print_stats(dataset.name, dataset.stats().as_dict())
@@ -98,8 +102,8 @@ def load_or_fail(name: str):
 @click.option("--dataset", required=True)
 @click.option("--backbone", type=click.Choice(backbone_names()), default="fpmc", show_default=True)
 @click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher", show_default=True)
-@click.option("--dim", type=int, default=None, help="embedding size (default: teacher 100, student 10)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dim", type=click.IntRange(1), default=None, help="embedding size (default: teacher 100, student 10)")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-cache", is_flag=True, help="retrain even if a cached checkpoint exists")
 @click.option("--set", "settings", multiple=True, help="training setting KEY=VALUE (e.g. --set lr=0.0005)")
@@ -110,7 +114,7 @@ def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int
     try:
         config = TrainConfig(backbone=backbone, dim=dim or ROLE_DIMS[role], seed=seed, **parse_options(settings))
     except ValueError as error:
-        raise click.ClickException(f"invalid --set: {error}") from None
+        raise click.ClickException(f"invalid --set: {value_line(error, '--set')}") from None
     run_id = new_run_id("train", dataset, backbone, role, f"s{seed}")
     progress = start_run(run_id, kind="train", dataset=dataset, backbone=backbone, role=role, method=role, seed=seed,
                          config=config.model_dump() | {"device": device})
@@ -129,7 +133,7 @@ def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int
 @click.option("--model", "model", required=True,
               help="a baseline (popular, transitions, sknn, vsknn) or a backbone with --role for its cached checkpoint")
 @click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher")
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0)
 @click.option("--include-seen", is_flag=True, help="keep the session's own items as candidates")
 def evaluate_cmd(dataset: str, model: str, role: str, seed: int, include_seen: bool) -> None:
     """Evaluate a reference baseline (or a cached backbone) with full ranking and store the run."""
@@ -238,6 +242,7 @@ def runs_delete(run_ids: tuple[str, ...], group: str | None, dataset: str | None
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def runs_import(directory: Path) -> None:
     """Add runs exported by `alkd runs export` (runs already present are kept as they are)."""
+    check_export_dir(directory, store.RUN_TABLES)
     console.print(f"imported {store.import_runs(directory)} new runs from {directory}")
 
 
