@@ -12,6 +12,7 @@ and the next run starts.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ import click
 from core import model_files, store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.cli_format import parse_seeds as seed_list
+from core.cli_errors import value_line
 from core.experiment import versions
 from core.records import new_run_id, persist
 from core.train import TrainConfig
@@ -59,7 +61,7 @@ def parse_methods(values: tuple[str, ...]) -> list[str]:
 def parse_ratios(text: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(p) for p in text.replace(",", ":").split(":"))
-        if len(parts) != 3 or min(parts) < 0 or sum(parts) <= 0:
+        if len(parts) != 3 or not all(math.isfinite(p) for p in parts) or min(parts) < 0 or sum(parts) <= 0:
             raise ValueError
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected effective:similar:incorrect, e.g. 1:5:4",
@@ -105,6 +107,54 @@ def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
     persist(run_id, result)   # metrics, per-session ranks, curve, then status done
 
 
+def run_configs(data_set: Any, methods: list[str], seeds: list[int], common: dict[str, Any]) -> dict[tuple[str, int],
+                                                                                                  Any]:
+    """Every (method, seed) RunConfig of a launch, built and checked before the first run row is written; a bad
+    value is a click error naming its flag (--budget, --mu, --hit-rate, --selection, --teacher, --device, ...)."""
+    from pydantic import ValidationError
+
+    from core.cli_errors import validation_line
+    from core.distill import get_method
+    from core.models import backbone_names
+    from core.pipeline import REPLAY_PREFIX, RunConfig
+    from core.selection.gains import validate_mu
+    from core.selection.strategies import available_strategies
+    from core.train import resolve_device
+
+    if common["backbone"] not in backbone_names():
+        raise click.BadParameter(f"{common['backbone']!r}: known backbones {', '.join(backbone_names())}",
+                                 param_hint="--backbone")
+    try:
+        validate_mu(common["mu"])
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--mu") from None
+    hit_rate = common.get("hit_rate")
+    if hit_rate is not None and not 0 <= hit_rate <= 1:
+        raise click.BadParameter(f"{hit_rate!r}: a hit rate is a probability in [0, 1], e.g. 0.53",
+                                 param_hint="--hit-rate")
+    if common.get("selection") is not None and common["selection"] not in available_strategies():
+        raise click.BadParameter(f"{common['selection']!r}: known strategies {', '.join(available_strategies())}",
+                                 param_hint="--selection")
+    try:
+        resolve_device(common["device"])
+    except RuntimeError as error:
+        raise click.BadParameter(f"{error} (fix: --device cpu or auto)", param_hint="--device") from None
+    try:
+        configs = {(m, s): RunConfig(method=m, seed=s, **common) for s in seeds for m in methods}
+    except ValidationError as error:
+        raise click.ClickException(validation_line(error)) from None
+    if any(get_method(m).kind == "llm" for m in methods):
+        first = next(iter(configs.values()))
+        if first.teacher == "replay" and not first.replay_path and data_set.name not in REPLAY_PREFIX:
+            raise click.BadParameter(f"dataset {data_set.name!r} has no recorded rankings to replay (they exist for "
+                                     f"{', '.join(REPLAY_PREFIX)}) (fix: --teacher simulated, openai or anthropic)",
+                                     param_hint="--teacher")
+        if first.teacher in ("openai", "anthropic", "simulated"):
+            from core.pipeline import make_provider
+            make_provider(first, data_set)      # a missing key or an unknown price fails here, not mid-launch
+    return configs
+
+
 @click.command("run")
 @click.option("--dataset", required=True)
 @click.option("--backbone", default="fpmc", show_default=True)
@@ -115,7 +165,7 @@ def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
               default="replay", show_default=True)
 @click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)")
 @click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)")
-@click.option("--budget", type=int, default=500, show_default=True, help="LLM-labelled sessions (tau)")
+@click.option("--budget", type=click.IntRange(1), default=500, show_default=True, help="LLM-labelled sessions (tau)")
 @click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per run")
 @click.option("--ratios", default="1:5:4", show_default=True, help="planned effective:similar:incorrect")
 @click.option("--mu", type=float, default=10.0, show_default=True)
@@ -144,11 +194,11 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     from core.data import catalog
     from core.data.errors import DataError
     from core.distill import validate_options
-    from core.pipeline import RunConfig, run_pipeline
+    from core.pipeline import run_pipeline
 
     method_list, seed_list, ratio_tuple = parse_methods(methods), parse_seeds(seeds), parse_ratios(ratios)
     try:
-        catalog.load(dataset)
+        data_set = catalog.load(dataset)
     except DataError as error:
         raise click.ClickException(str(error)) from None
     try:
@@ -159,7 +209,11 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     try:
         TrainConfig(backbone=backbone, **pretrain_settings)
     except ValueError as error:
-        raise click.ClickException(f"invalid --pretrain: {error}") from None
+        raise click.ClickException(f"invalid --pretrain: {value_line(error, '--pretrain')}") from None
+    configs = run_configs(data_set, method_list, seed_list, dict(
+        dataset=dataset, backbone=backbone, teacher=teacher, model=model, base_url=base_url, budget=budget,
+        usd_cap=usd_cap, ratios=ratio_tuple, mu=mu, hit_rate=hit_rate, mode=mode, device=device, difficulty=difficulty,
+        force_label=force_label, selection=selection, options=extra_options, pretrain=pretrain_settings))
     current: dict[str, str | None] = {"run": None}
 
     def on_signal(signum, _frame):
@@ -171,11 +225,7 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     try:
         for seed in seed_list:
             for method in method_list:
-                config = RunConfig(dataset=dataset, backbone=backbone, method=method, teacher=teacher, model=model,
-                                   base_url=base_url, budget=budget, usd_cap=usd_cap, ratios=ratio_tuple, mu=mu,
-                                   seed=seed, hit_rate=hit_rate, mode=mode, device=device, difficulty=difficulty,
-                                   force_label=force_label, selection=selection, options=extra_options,
-                                   pretrain=pretrain_settings)
+                config = configs[(method, seed)]
                 run_id = new_run_id("run", dataset, backbone, method, f"s{seed}")
                 current["run"] = run_id
                 store.create_run(run_id, kind="distill", dataset=dataset, backbone=backbone, role="student",
