@@ -56,8 +56,14 @@ def recommend_cmd(target: str, items: str, raw: bool, k: int) -> None:
     path = _model_file(target)
     try:
         model, meta = model_files.load_model(path)
-    except (OSError, ValueError) as error:
+    except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a file that is not a model
+        # one line of our own: torch's text would advise loading with weights_only=False (code execution)
+        reason = str(error) if isinstance(error, ValueError) and str(error).startswith(str(path)) else \
+            f"{path}: not an alkd model file ({type(error).__name__} while reading it)"
+        raise click.ClickException(f"{reason} (fix: pass a model file written by `alkd run` (data/models/RUN_ID.pt) "
+                                   "or its run id)") from None
     try:
         catalogue = catalog.load(meta["dataset"]).items if meta.get("dataset") else None
     except DataError:
