@@ -168,7 +168,8 @@ class TrainingDiverged(RuntimeError):
 
     def __init__(self, stage: str, check: int, what: str, lr: float) -> None:
         flag = "`alkd train --set` / `alkd run --pretrain`" if stage == "train" else "`alkd run --option`"
-        super().__init__(f"{stage} diverged at epoch {check} ({what}) with lr {lr:g}; its model is discarded "
+        what_ran = "training" if stage == "train" else stage
+        super().__init__(f"{what_ran} diverged at epoch {check} ({what}) with lr {lr:g}; its model is discarded "
                          f"(fix: lower the learning rate, e.g. lr={lr / 10:g} via {flag})")
 
 
