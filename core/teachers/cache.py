@@ -191,6 +191,20 @@ def lookup(keys: Iterable[str], db: Path | str | None = None, reusable_only: boo
     return out
 
 
+def withdraw_pending(rec: CallRecord, db: Path | str | None = None) -> None:
+    """Undo this process's pending row of a request that was not sent after all: deleted, or kept as "interrupted"
+    when it carries what earlier killed attempts may have cost (that history is never dropped)."""
+    try:
+        if rec.interrupted_usd > 0:
+            record(CallRecord(**{**rec.__dict__, "status": INTERRUPTED, "reserved_usd": 0.0}), db)
+            return
+        with store.write(db) as con:
+            con.execute("DELETE FROM llm_calls WHERE call_key = ? AND status = ? AND pid = ?",
+                        [rec.call_key, PENDING, os.getpid()])
+    except Exception as error:  # a pending row left behind only over-counts a possible charge later
+        log.warning("could not withdraw a pending LLM call row: %s", scrub(error))
+
+
 def mark_interrupted(keys: Iterable[str], db: Path | str | None = None) -> dict[str, float]:
     """Turn the pending rows of `keys` into "interrupted" ones: interrupted_usd += reserved_usd + usd (the attempt
     left in flight may have been billed; earlier attempts' cost was). Returns call_key -> the USD added."""

@@ -3,16 +3,18 @@
 It speaks just enough of the wire formats for the official SDKs: OpenAI `/v1/chat/completions`, `/v1/files`,
 `/v1/batches`; Anthropic `/v1/messages`, `/v1/messages/batches` (+ results). By default it answers a ranking prompt
 with the first 25 candidates in the order given (a teacher-order echo); a `behaviour` callback can change any reply
-(status, text, delay, headers, raw body). Binds 127.0.0.1 on a free port; never reaches the network.
+(status, text, delay, headers, raw body, the token usage it reports, or a connection dropped without an answer: the
+faults a paid API can show). Binds 127.0.0.1 on a free port; never reaches the network.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +26,7 @@ from core.teachers.prompts import CANDIDATES_MARK, SESSION_MARK, decode_line
 @dataclass
 class FakeCall:
     """One model call as the server saw it. api: "openai" | "anthropic"; n_messages counts system + turns;
-    candidates / session_titles are read back from the prompt's JSON data lines."""
+    candidates / session_titles are read back from the prompt's JSON data lines; at: time.monotonic() on arrival."""
 
     api: str
     body: dict[str, Any]
@@ -35,6 +37,7 @@ class FakeCall:
     candidates: list[int]
     session_titles: list[str]
     batch: bool = False
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def is_repair(self) -> bool:
@@ -44,7 +47,9 @@ class FakeCall:
 @dataclass
 class FakeReply:
     """status: HTTP status; text: the model's reply (None = default ranking); delay_s: seconds before answering;
-    raw: a raw response body (overrides everything, e.g. malformed JSON); usage: include token usage."""
+    raw: a raw response body (overrides everything, e.g. malformed JSON); usage: include token usage; tokens: token
+    counts to report instead of the real ones (e.g. {"output": 10**6}: a server over-reporting; keys "input",
+    "output"); drop: close the connection without answering (a server dying mid-request)."""
 
     status: int = 200
     text: str | None = None
@@ -52,6 +57,8 @@ class FakeReply:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     usage: bool = True
+    tokens: dict[str, int] | None = None
+    drop: bool = False
 
 
 Behaviour = Callable[[FakeCall], "FakeReply | None"]
@@ -83,19 +90,19 @@ def _call_of(api: str, body: dict[str, Any], headers: dict[str, str], batch: boo
     return FakeCall(api, body, headers, system, user, n, candidates, titles, batch)
 
 
-def _openai_body(call: FakeCall, text: str, usage: bool) -> dict[str, Any]:
+def _openai_body(call: FakeCall, text: str, usage: bool, tokens: dict[str, int] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                             "model": call.body.get("model", ""),
                             "choices": [{"index": 0, "finish_reason": "stop",
                                          "message": {"role": "assistant", "content": text}}]}
     if usage:
         prompt = sum(len(_text_of(m.get("content"))) for m in call.body.get("messages") or []) // 4
-        body["usage"] = {"prompt_tokens": prompt, "completion_tokens": len(text) // 4,
-                         "total_tokens": prompt + len(text) // 4}
+        prompt, out = (tokens or {}).get("input", prompt), (tokens or {}).get("output", len(text) // 4)
+        body["usage"] = {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
     return body
 
 
-def _anthropic_body(call: FakeCall, text: str, usage: bool) -> dict[str, Any]:
+def _anthropic_body(call: FakeCall, text: str, usage: bool, tokens: dict[str, int] | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "text", "text": text}
     if call.body.get("tools"):
         try:
@@ -107,19 +114,22 @@ def _anthropic_body(call: FakeCall, text: str, usage: bool) -> dict[str, Any]:
                             "model": call.body.get("model", ""), "content": [block], "stop_reason": "end_turn"}
     if usage:
         prompt = (len(call.system) + sum(len(_text_of(m.get("content"))) for m in call.body.get("messages") or [])) // 4
-        body["usage"] = {"input_tokens": prompt, "output_tokens": len(text) // 4}
+        body["usage"] = {"input_tokens": (tokens or {}).get("input", prompt),
+                         "output_tokens": (tokens or {}).get("output", len(text) // 4)}
     return body
 
 
 class FakeLLMServer:
     """Use as a context manager. `openai_url` / `anthropic_url` are the SDK base URLs. `calls` lists model calls
-    (batch lines included); `requests` lists every HTTP request as (method, path)."""
+    (batch lines included); `requests` lists every HTTP request as (method, path); `answered` counts model calls
+    whose answer was sent in full (any status)."""
 
     def __init__(self, behaviour: Behaviour | None = None, delay_s: float = 0.0) -> None:
         self.behaviour = behaviour
         self.delay_s = delay_s
         self.calls: list[FakeCall] = []
         self.requests: list[tuple[str, str]] = []
+        self.answered = 0
         self._lock = threading.Lock()
         self._files: dict[str, bytes] = {}
         self._batches: dict[str, dict[str, Any]] = {}
@@ -171,12 +181,13 @@ class FakeLLMServer:
         reply = self.behaviour(call) if self.behaviour else None
         reply = reply or FakeReply()
         if reply.delay_s == 0.0 and self.delay_s and not call.batch:
-            reply = FakeReply(reply.status, reply.text, self.delay_s, reply.headers, reply.raw, reply.usage)
+            reply = replace(reply, delay_s=self.delay_s)
         return reply
 
     def model_reply(self, api: str, call: FakeCall, reply: FakeReply) -> dict[str, Any]:
         text = default_text(call) if reply.text is None else reply.text
-        return _openai_body(call, text, reply.usage) if api == "openai" else _anthropic_body(call, text, reply.usage)
+        build = _openai_body if api == "openai" else _anthropic_body
+        return build(call, text, reply.usage, reply.tokens)
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
@@ -311,11 +322,17 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake.decide(call)
         if reply.delay_s:
             time.sleep(reply.delay_s)
+        if reply.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
         if reply.raw is not None:
-            return self._send(reply.status, reply.raw, reply.headers)
-        if reply.status != 200:
+            self._send(reply.status, reply.raw, reply.headers)
+        elif reply.status != 200:
             kind = "rate_limit_error" if reply.status == 429 else "api_error"
             message = reply.text or f"fake error {reply.status}"
-            return self._send(reply.status, {"type": "error", "error": {"message": message, "type": kind}},
-                              reply.headers)
-        self._send(200, fake.model_reply(api, call, reply), reply.headers)
+            self._send(reply.status, {"type": "error", "error": {"message": message, "type": kind}}, reply.headers)
+        else:
+            self._send(200, fake.model_reply(api, call, reply), reply.headers)
+        with fake._lock:
+            fake.answered += 1

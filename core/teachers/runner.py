@@ -271,6 +271,11 @@ def _work(provider: "Provider", job: _Job, guard: Budget, breaker: _Breaker, led
             job.fail(LEDGER_FAILED)
             breaker.failure(LEDGER_FAILED)
             return
+        if guard.stopped and job.attempts == 0:  # stopped while the pending row was written: not sent after all
+            guard.settle(worst, 0.0)
+            cache.withdraw_pending(_pending_of(provider, job, "sync", 0.0), db)
+            job.skipped = _not_asked(guard)
+            return
         actual = 0.0
         try:
             start = time.perf_counter()
