@@ -5,9 +5,11 @@
 Each run is created 'running' with this process's pid; progress goes to runs.stage/step/total/message (at most about
 two writes a second); at the end metrics (test, valid), per-session test ranks, the training curve, the selection
 (with categories), the candidates sent, usd_spent, n_labelled, timings and the config (with the achieved category
-ratio) are stored and the run is 'done'. SIGTERM/SIGINT: the current run becomes 'cancelled' and the process exits
+ratio) are stored and the run is 'done'. SIGTERM/SIGINT: no LLM call starts after the signal, queued calls are
+dropped, calls in flight are recorded when they return; the current run becomes 'cancelled' and the process exits
 (status 130 for SIGINT, 143 for SIGTERM) without a traceback. An exception marks that run 'failed' with its message
-and the next run starts.
+and the next run starts. --usd-cap caps each run, --launch-usd-cap all runs of the launch together; when a cap stops
+calls (or a server reports more than it was allowed) the console and the Runs page say so.
 """
 
 from __future__ import annotations
@@ -166,7 +168,9 @@ def run_configs(data_set: Any, methods: list[str], seeds: list[int], common: dic
 @click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)")
 @click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)")
 @click.option("--budget", type=click.IntRange(1), default=500, show_default=True, help="LLM-labelled sessions (tau)")
-@click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per run")
+@click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per (method, seed) run")
+@click.option("--launch-usd-cap", type=float, default=None,
+              help="hard cap on USD spent by all runs of this launch together")
 @click.option("--ratios", default="1:5:4", show_default=True, help="planned effective:similar:incorrect")
 @click.option("--mu", type=float, default=10.0, show_default=True)
 @click.option("--seeds", default="0", show_default=True, help="e.g. 0-4 or 0,2,3")
@@ -186,7 +190,8 @@ def run_configs(data_set: Any, methods: list[str], seeds: list[int], common: dic
 @click.option("--pretrain", "pretrain", multiple=True,
               help="teacher/student pre-training setting KEY=VALUE, as `alkd train --set` (e.g. loss=ce)")
 def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str, model: str | None,
-            base_url: str | None, budget: int, usd_cap: float | None, ratios: str, mu: float, seeds: str,
+            base_url: str | None, budget: int, usd_cap: float | None, launch_usd_cap: float | None, ratios: str,
+            mu: float, seeds: str,
             hit_rate: float | None, mode: str, group: str | None, tags: tuple[str, ...], device: str,
             difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...],
             save_model: bool, pretrain: tuple[str, ...]) -> None:
@@ -195,7 +200,12 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     from core.data.errors import DataError
     from core.distill import validate_options
     from core.pipeline import run_pipeline
+    from core.teachers import Budget
 
+    for name, cap in (("--usd-cap", usd_cap), ("--launch-usd-cap", launch_usd_cap)):
+        if cap is not None and not (cap >= 0 and cap != float("inf")):
+            raise click.BadParameter(f"{cap!r}: a USD cap is a finite number >= 0", param_hint=name)
+    launch = Budget(max_usd=launch_usd_cap)
     method_list, seed_list, ratio_tuple = parse_methods(methods), parse_seeds(seeds), parse_ratios(ratios)
     try:
         data_set = catalog.load(dataset)
@@ -217,6 +227,7 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     current: dict[str, str | None] = {"run": None}
 
     def on_signal(signum, _frame):
+        launch.stop(f"cancelled by {signal.Signals(signum).name}")  # no LLM call starts after this, in any thread
         raise Cancelled(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -234,16 +245,22 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
                 store.set_run_fields(run_id, budget=budget, usd_cap=usd_cap, groups=group)
                 console.print(f"[bold]{run_id}[/bold]: {method} seed {seed}")
                 try:
-                    result = run_pipeline(config, ProgressWriter(run_id))
+                    result = run_pipeline(config, ProgressWriter(run_id), budget=launch)
+                    if launch_usd_cap is not None:
+                        result.extra["launch_usd"] = launch.report().as_dict()
                     persist_result(run_id, result, save_model)
                     rows.append((f"{method} s{seed}", result.test.metrics))
                     extra = result.extra
+                    _say_money(extra)
                     if "achieved_ratio" in extra:
                         console.print("  categories achieved " + " ".join(
                             f"{k} {v:.2f}" for k, v in extra["achieved_ratio"].items()) + " | planned " + " ".join(
                             f"{k} {v:.2f}" for k, v in extra["planned_ratio"].items()))
                 except Exception as error:  # noqa: BLE001 - one failing run never stops the others
                     failures += 1
+                    if getattr(error, "usd_spent", None):  # a run that paid for calls and then failed
+                        store.set_run_fields(run_id, usd_spent=float(error.usd_spent))
+                    _say_money({"launch_usd": launch.report().as_dict()} if launch_usd_cap is not None else {})
                     store.finish_run(run_id, "failed", message=f"{type(error).__name__}: {error}"[:500])
                     console.print(f"[red]{run_id} failed:[/red] {type(error).__name__}: {error}")
                     if os.environ.get("ALKD_DEBUG"):
@@ -259,8 +276,25 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
             signal.signal(s, handler)
     if rows:
         console.print(metrics_table(f"{dataset} {backbone} ({teacher}, {mode}): test", rows))
+    if launch_usd_cap is not None:
+        console.print(f"launch: spent ${launch.spent_usd:.4f} of the ${launch_usd_cap:.4f} launch cap"
+                      + (f"; {launch.report().message}" if launch.report().message else ""), markup=False)
     if failures:
         raise click.ClickException(f"{failures} run(s) failed; see `alkd runs list`")
+
+
+def _say_money(extra: dict[str, Any]) -> None:
+    """Print a run's warnings (too few usable rankings) and what the USD caps did, one line each."""
+    from rich.markup import escape
+
+    for line in extra.get("warnings") or []:
+        console.print(f"  [yellow]warning:[/yellow] {escape(line)}", highlight=False)
+    for key in ("usd", "launch_usd"):
+        message = (extra.get(key) or {}).get("message")
+        if message:
+            colour = "red" if "EXCEEDED" in message else "yellow"
+            label = "launch" if key == "launch_usd" else "run"
+            console.print(f"  [{colour}]{label}: {escape(message)}[/{colour}]", highlight=False)
 
 
 @click.command("estimate")
