@@ -1,0 +1,82 @@
+"""scripts/budget_curve.py: the grid it plans (budgets, seeds, controls) and docs/budget.md generated from seeded store
+runs: the gate verdict, the curve rows with their leakage label, the returned-start shares, the plot."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import store
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "budget_curve.py"
+
+
+@pytest.fixture
+def script():
+    spec = importlib.util.spec_from_file_location("budget_curve", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["budget_curve"] = module          # its dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("budget_curve", None)
+
+
+def seed_run(method: str, seed: int, ranks: np.ndarray, budget: int | None = None, lists: str | None = None,
+             returned_start: bool = False) -> str:
+    """A done run of group `budget` on alkdrec-ml / fpmc whose test ranks are `ranks` (0-based)."""
+    run_id = f"b-{method}-{seed}-{budget}-{lists}"
+    options = {"lists": lists} if lists else {}
+    store.create_run(run_id, kind="distill", dataset="alkdrec-ml", backbone="fpmc", method=method, teacher="replay",
+                     seed=seed, config={"options": options, "extra": {"distill": {"returned_start": returned_start}}},
+                     versions={})
+    store.set_run_fields(run_id, groups="budget", budget=budget, n_labelled=budget or 0)
+    ndcg = float(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0).mean())
+    store.save_metrics(run_id, "test", {"ndcg@10": ndcg})
+    store.save_session_results(run_id, "test", np.arange(len(ranks)), np.ones(len(ranks), dtype=int), ranks)
+    store.finish_run(run_id, "done")
+    return run_id
+
+
+def test_planned_grid_has_the_budgets_seeds_and_controls(script, monkeypatch):
+    monkeypatch.setattr(script, "pool_size", lambda dataset: 4000)
+    cells = script.planned_cells("all", ["alkdrec-ml"], ["fpmc"], [0, 1, 2, 3, 4])
+    llm = [c for c in cells if c.method in script.CURVE_METHODS and c.lists == "llm"]
+    seeds_at = {b: {c.seed for c in llm if c.budget == b and c.method == "alkdrec"} for b in (250, 500, 1000, 2000, 4000)}
+    assert seeds_at == {250: {0, 1, 2}, 500: set(range(5)), 1000: {0, 1, 2}, 2000: {0, 1, 2}, 4000: set(range(5))}
+    controls = {(c.budget, c.lists) for c in cells if c.lists != "llm"}
+    assert controls == {(b, lists) for b in (500, 4000) for lists in ("teacher", "shuffled", "in-candidates")}
+    gate = {(c.method, c.seed) for c in cells if c.budget is None}
+    assert {("tr", s) for s in range(5)} <= gate and ("vsknn", 0) in gate and ("vsknn", 1) not in gate
+
+
+def test_report_from_the_store(script, tmp_path):
+    rng = np.random.default_rng(0)
+    n = 600
+    weak, strong = rng.integers(0, 60, n), rng.integers(0, 12, n)
+    for seed in range(5):
+        seed_run("student", seed, weak)
+        seed_run("tr", seed, strong)
+    for seed in range(3):
+        seed_run("alkdrec", seed, np.minimum(weak, rng.integers(0, 40, n)), budget=500)
+        seed_run("alkdrec", seed, weak, budget=500, lists="shuffled", returned_start=True)
+    seed_run("vsknn", 0, strong // 2)
+    text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    assert "alkdrec-ml / fpmc: TR" in text and "the gate passes" in text
+    row = next(line for line in text.splitlines() if "| ALKDRec | LLM (label forced) | 500 |" in line)
+    assert "| 3 |" in row
+    shuffled = next(line for line in text.splitlines() if "LLM lists shuffled" in line)
+    assert shuffled.rstrip().endswith("| 3/3 |")          # every shuffled run returned its start
+    assert "V-SKNN" in text and "## Conclusion" in text and (tmp_path / "budget.png").stat().st_size > 1000
+    assert "budget.png" in text
+
+
+def test_the_gate_fails_when_tr_does_not_beat_the_student(script, tmp_path):
+    ranks = np.random.default_rng(1).integers(0, 30, 300)
+    for seed in range(5):
+        seed_run("student", seed, ranks)
+        seed_run("tr", seed, ranks[::-1].copy())
+    assert "the gate does NOT pass" in script.report(tmp_path / "budget.md", tmp_path / "budget.png")
