@@ -9,6 +9,7 @@ from rich.table import Table
 
 from core import model_files, store
 from core.cli_format import console
+from core.data.errors import DataError
 
 
 def _model_file(target: str) -> Path:
@@ -16,7 +17,12 @@ def _model_file(target: str) -> Path:
     path = Path(target)
     if path.suffix == ".pt" or path.exists():
         return path
-    found = model_files.model_path(target)
+    try:
+        found = model_files.model_path(target)
+    except DataError:
+        raise click.ClickException(f"TARGET {target!r} is no model file, and a run id may use only letters, digits, "
+                                   "'-', '_', '.' (fix: give a run id from `alkd runs list` or a path to a .pt model "
+                                   "file)") from None
     if not found.exists():
         known = not store.query("SELECT run_id FROM runs WHERE run_id = ?", [target]).empty
         why = "it ran with --no-save-model or is a reference baseline" if known else "no such run; see `alkd runs list`"
@@ -51,7 +57,6 @@ def _parse_items(text: str, raw: bool, items) -> list[int]:
 def recommend_cmd(target: str, items: str, raw: bool, k: int) -> None:
     """Top-K next items for one session from TARGET: a run id (its saved model) or a model file."""
     from core.data import catalog
-    from core.data.errors import DataError
 
     path = _model_file(target)
     try:

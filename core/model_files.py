@@ -12,6 +12,8 @@ padding); `alkd recommend` maps them to titles when the dataset is present.
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,25 +23,37 @@ import torch
 from core.data.dataset import to_batch
 from core.models.base import SessionModel
 from core.models.registry import create
-from core.paths import models_dir
+from core.paths import confined, models_dir
 
 FORMAT = "alkd-model/1"
 
 
 def model_path(run_id: str) -> Path:
-    return models_dir() / f"{run_id}.pt"
+    """data/models/RUN_ID.pt; UnsafeName (a DataError) when the run id is not a plain name."""
+    return confined(models_dir(), run_id, what="run id", field="run", fix="give a run id from `alkd runs list`",
+                    suffix=".pt")
 
 
 def save_model(model: SessionModel, path: Path, meta: dict[str, Any]) -> Path:
     """Write model (weights on CPU) and meta to path atomically (a temp file renamed), so a reader never sees half a
     file. Returns path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "backbone": model.name, "n_items": model.n_items, "dim": model.dim,
                "max_len": model.max_len, "state": state, "meta": meta}
-    partial = path.with_suffix(".partial")
-    torch.save(payload, partial)
-    partial.replace(path)
+    return save_atomically(payload, path)
+
+
+def save_atomically(payload: Any, path: Path) -> Path:
+    """torch.save to a temporary file of this writer alone (pid + random suffix, same folder), then an atomic
+    replace: concurrent writers of one path never mix their bytes, and a reader sees a whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    try:
+        torch.save(payload, partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -81,4 +95,4 @@ def recommend(model: SessionModel, items: Sequence[int], k: int = 10, exclude_se
     return top.indices.cpu().numpy(), top.values.cpu().numpy()
 
 
-__all__ = ["FORMAT", "load_model", "model_path", "models_dir", "recommend", "save_model"]
+__all__ = ["FORMAT", "load_model", "model_path", "models_dir", "recommend", "save_atomically", "save_model"]

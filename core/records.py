@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 from core import store
 from core.experiment import Outcome, versions
 from core.model_files import model_path
+from core.paths import is_safe_name
 
 
 def new_run_id(*parts: object) -> str:
@@ -17,7 +18,8 @@ def new_run_id(*parts: object) -> str:
 
 
 def start_run(run_id: str, **fields: Any) -> Callable[[str, int, int, str], None]:
-    """Create the run row (status running, this pid, library versions); returns a progress callback for it."""
+    """Create the run row (status running, this pid and its start time, library versions); returns a progress
+    callback for it."""
     store.create_run(run_id, versions=versions(), pid=os.getpid(), **fields)
 
     def progress(stage: str, step: int, total: int, message: str = "") -> None:
@@ -46,5 +48,6 @@ def delete_runs(run_ids: Sequence[str], db: Path | str | None = None) -> int:
     """Remove runs from the store and their saved models from data/models. Returns runs removed."""
     removed = store.delete_runs(run_ids, db)
     for run_id in run_ids:
-        model_path(run_id).unlink(missing_ok=True)
+        if is_safe_name(run_id):      # a stored id that is no plain name (an old import) never names a file
+            model_path(run_id).unlink(missing_ok=True)
     return removed

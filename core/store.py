@@ -8,7 +8,10 @@ returns results; only the edges (CLI, pipeline driver) call the write functions 
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -18,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
-from core.paths import db_path
+from core.paths import check_name, db_path
 
 LOCK_RETRY_SECONDS = 60.0
 
@@ -79,6 +82,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE llm_calls ADD COLUMN reserved_usd DOUBLE;
     ALTER TABLE llm_calls ADD COLUMN interrupted_usd DOUBLE;
     """,
+    # The process of a running run: its start time (Linux clock ticks since boot, /proc/PID/stat field 22) and host,
+    # so a pid the kernel has since given to another process is never taken for the run's (reap_dead_runs, cancel).
+    """
+    ALTER TABLE runs ADD COLUMN pid_started BIGINT;
+    ALTER TABLE runs ADD COLUMN host VARCHAR;
+    """,
 ]
 
 
@@ -113,16 +122,48 @@ def connect(path: Path | str | None = None, *, read_only: bool = False,
         con.close()
 
 
-def migrate(path: Path | str | None = None) -> int:
-    """Apply pending migrations; returns the schema version."""
-    with connect(path) as con:
-        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT, applied_at TIMESTAMPTZ)")
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-        for version in range(current, len(MIGRATIONS)):
-            con.execute("BEGIN")
-            con.execute(MIGRATIONS[version])
-            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version + 1, now()])
+_locks: dict[str, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(target: Path | str) -> threading.RLock:
+    """The in-process lock of one store file. DuckDB's file lock keeps other processes out, but threads of one process
+    share one database instance and their transactions conflict ("Catalog write-write conflict"), e.g. the first LLM
+    calls recorded from several teacher threads on a fresh store; writers of a process take turns on this lock."""
+    key = str(Path(target).resolve())
+    with _locks_guard:
+        return _locks.setdefault(key, threading.RLock())
+
+
+def migrate(path: Path | str | None = None, *, attempts: int = 20) -> int:
+    """Apply pending migrations, all in one transaction; returns the schema version. Serialised per store within the
+    process (`_lock`) and retried when another connection won a write-write conflict, so the first concurrent writers
+    on a fresh store all find it migrated and none loses its rows."""
+    target = Path(path) if path is not None else db_path()
+    with _lock(target):
+        for attempt in range(attempts):
+            try:
+                return _migrate_once(target)
+            except duckdb.TransactionException as error:
+                if "conflict" not in str(error).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 + random.random() * 0.05)
+    raise AssertionError("unreachable")
+
+
+def _migrate_once(target: Path) -> int:
+    with connect(target) as con:
+        con.execute("BEGIN")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT, applied_at TIMESTAMPTZ)")
+            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            for version in range(current, len(MIGRATIONS)):
+                con.execute(MIGRATIONS[version])
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version + 1, now()])
             con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         return len(MIGRATIONS)
 
 
@@ -131,19 +172,21 @@ _migrated: set[str] = set()
 
 @contextmanager
 def write(path: Path | str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection on a migrated store, inside one transaction."""
+    """A read-write connection on a migrated store, inside one transaction. Writers of one process take turns
+    (`_lock`); other processes wait on DuckDB's file lock (`connect`)."""
     target = str(Path(path) if path is not None else db_path())
-    if target not in _migrated:
-        migrate(target)
-        _migrated.add(target)
-    with connect(target) as con:
-        con.execute("BEGIN")
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with _lock(target):
+        if target not in _migrated:
+            migrate(target)
+            _migrated.add(target)
+        with connect(target) as con:
+            con.execute("BEGIN")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
 
 def query(sql: str, params: Sequence[Any] | None = None, path: Path | str | None = None) -> pd.DataFrame:
@@ -185,14 +228,97 @@ def create_run(run_id: str, *, kind: str, dataset: str, config: dict[str, Any], 
                backbone: str | None = None, role: str | None = None, method: str | None = None,
                teacher: str | None = None, seed: int | None = None, pid: int | None = None,
                tags: Sequence[str] = (), status: str = "running", db: Path | str | None = None) -> None:
+    """A new run row. pid: the process doing the run (normally os.getpid()); its start time and this host are stored
+    with it, so `reap_dead_runs` and the dashboard's Cancel recognise the process later, even if the pid is reused."""
+    check_name(run_id, what="run id", field="run id", fix="make run ids with core.records.new_run_id")
     stamp = now()
+    started = process_started(pid) if pid is not None else None
+    host = socket.gethostname() if pid is not None else None
     with write(db) as con:
         con.execute(
             "INSERT INTO runs (run_id, kind, status, dataset, backbone, role, method, teacher, seed, config, versions,"
-            " timings, message, stage, step, total, pid, tags, created_at, started_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', '', 'queued', 0, 0, ?, ?, ?, ?, ?)",
+            " timings, message, stage, step, total, pid, pid_started, host, tags, created_at, started_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', '', 'queued', 0, 0, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, kind, status, dataset, backbone, role, method, teacher, seed, json.dumps(config, default=str),
-             json.dumps(versions), pid, list(tags), stamp, stamp, stamp])
+             json.dumps(versions), pid, started, host, list(tags), stamp, stamp, stamp])
+
+
+# ---- the process of a running run ----------------------------------------------------------------------------
+
+def process_started(pid: int) -> int | None:
+    """When process `pid` started: field 22 of /proc/PID/stat (clock ticks since boot), which differs for a later
+    process given the same pid. None where there is no /proc (not Linux) or no such process."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _known(value: Any) -> bool:
+    """Not None / NaN / NA (a stored value read back through pandas)."""
+    return value is not None and not pd.isna(value)
+
+
+def process_alive(pid: Any, started: Any = None, host: Any = None) -> bool:
+    """Whether the run process (pid, pid_started, host as stored by create_run) still runs. A run of another host,
+    or without a pid, cannot be judged here and counts as alive. Gone: no such pid, a zombie, or a process that
+    started at another time (the pid was reused)."""
+    if not _known(pid) or (_known(host) and str(host) != socket.gethostname()):
+        return True
+    pid = int(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                     # exists, owned by someone else
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass                     # no /proc: existence is all we can tell
+    if _known(started):
+        now_started = process_started(pid)
+        if now_started is not None and now_started != int(started):
+            return False
+    return True
+
+
+def dead_runs(frame: pd.DataFrame) -> list[str]:
+    """run_ids of the rows (run_id, status, pid, pid_started, host) that are 'running' with their process gone."""
+    if frame.empty:
+        return []
+    running = frame[frame["status"] == "running"]
+    return [row.run_id for row in running.itertuples(index=False)
+            if not process_alive(row.pid, getattr(row, "pid_started", None), getattr(row, "host", None))]
+
+
+def mark_dead(run_ids: Sequence[str], db: Path | str | None = None) -> int:
+    """Mark runs that are still 'running' as failed ('process died', after their last progress message); a run
+    that finished meanwhile is left alone. Returns how many were marked."""
+    ids = list(run_ids)
+    if not ids:
+        return 0
+    stamp = now()
+    with write(db) as con:
+        marked = con.execute(
+            "UPDATE runs SET status = 'failed', finished_at = ?, updated_at = ?, message = 'process died'"
+            " || CASE WHEN coalesce(message, '') = '' THEN '' ELSE ': ' || message END"
+            " WHERE status = 'running' AND list_contains(?, run_id) RETURNING run_id", [stamp, stamp, ids]).fetchall()
+    return len(marked)
+
+
+def reap_dead_runs(db: Path | str | None = None) -> list[str]:
+    """Find 'running' runs whose process is gone (killed, crashed, or its pid reused) and store them as failed;
+    returns their run_ids. Called by `alkd runs list/show` and the dashboard."""
+    frame = query("SELECT run_id, status, pid, pid_started, host FROM runs WHERE status = 'running'", path=db)
+    dead = dead_runs(frame)
+    mark_dead(dead, db)
+    return dead
 
 
 def update_progress(run_id: str, stage: str, step: int, total: int, message: str = "",
@@ -334,6 +460,9 @@ def import_runs(directory: Path | str, db: Path | str | None = None) -> int:
     """Load runs written by `export_runs`; runs already in the store are left as they are. Returns runs added."""
     source = Path(directory)
     runs = pd.read_parquet(source / "runs.parquet")
+    for run_id in runs["run_id"]:   # a run id names files (data/models/RUN_ID.pt): only plain names come in
+        check_name(run_id, what="run id", field=f"{source / 'runs.parquet'}: run_id",
+                   fix="import only what `alkd runs export` wrote: its run ids are plain names")
     present = set(query("SELECT run_id FROM runs", path=db)["run_id"])
     new = set(runs["run_id"]) - present
     with write(db) as con:

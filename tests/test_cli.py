@@ -126,3 +126,59 @@ def test_fetch_refuses_a_dataset_without_valid_or_test_sessions(tmp_path):
     line = one_line_error(CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(raw)]))
     assert "interactions.csv: dataset 'csv' has no" in line and "sessions" in line and "fix:" in line
     assert store.query("SELECT count(*) AS n FROM datasets")["n"][0] == 0
+
+
+def test_runs_list_and_show_store_a_dead_run_as_failed():
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    store.create_run("gone", kind="distill", dataset="d", config={}, versions={}, pid=child.pid)
+    store.create_run("gone-too", kind="distill", dataset="d", config={}, versions={}, pid=child.pid)
+    child.kill()
+    child.wait()
+    assert invoke("runs", "list").exit_code == 0
+    assert store.query("SELECT status FROM runs")["status"].tolist() == ["failed", "failed"]
+    with store.write() as con:
+        con.execute("UPDATE runs SET status = 'running' WHERE run_id = 'gone-too'")
+    shown = invoke("runs", "show", "gone-too")
+    assert "status: failed" in shown.output and "message: process died" in shown.output
+
+
+def test_runs_import_refuses_a_run_id_that_is_a_path(tmp_path, isolated_home):
+    import pandas as pd
+    store.create_run("fine", kind="train", dataset="d", config={}, versions={})
+    store.export_runs(["fine"], tmp_path / "export")
+    runs = pd.read_parquet(tmp_path / "export" / "runs.parquet")
+    runs.loc[0, "run_id"] = "../../../x"
+    runs.to_parquet(tmp_path / "export" / "runs.parquet", index=False)
+    store.delete_runs(["fine"])
+    line = one_line_error(CliRunner().invoke(main, ["runs", "import", str(tmp_path / "export")]))
+    assert "run_id '../../../x': a run id may use letters" in line and "fix:" in line
+    assert store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
+    line = one_line_error(CliRunner().invoke(main, ["recommend", "../../x", "--items", "1,2"]))
+    assert "TARGET '../../x' is no model file" in line
+
+
+class _Payload:
+    """Unpickling this runs os.mkdir(marker): what a tampered checkpoint could do with weights_only=False."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.mkdir, (self.marker,)
+
+
+def test_a_tampered_checkpoint_is_refused_without_running_it(sessions_csv, isolated_home, tmp_path):
+    import torch
+    assert invoke("data", "fetch", "csv", "--from", sessions_csv, "--name", "shop").exit_code == 0
+    args = ["train", "--dataset", "shop", "--backbone", "gru4rec", "--role", "student", "--set", "max_epochs=1"]
+    assert invoke(*args).exit_code == 0
+    [checkpoint] = (isolated_home / "checkpoints" / "shop").glob("*.pt")
+    assert [p.name for p in checkpoint.parent.iterdir()] == [checkpoint.name]     # no temporary file left
+    marker = tmp_path / "code-ran"
+    torch.save({"state": _Payload(str(marker))}, checkpoint)
+    line = one_line_error(CliRunner().invoke(main, args))
+    assert not marker.exists()
+    assert f"{checkpoint}: not a checkpoint alkd can load safely" in line and "fix: delete the file" in line

@@ -1,4 +1,5 @@
-"""Model files: every backbone round-trips exactly, bad files are refused by name, recommendations are sane."""
+"""Model files: every backbone round-trips exactly, bad files are refused by name, recommendations are sane; run ids
+never name a path outside data/models; checkpoints (core.train) share the atomic writer."""
 
 from __future__ import annotations
 
@@ -49,3 +50,30 @@ def test_bad_inputs_are_named(tmp_path):
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(ValueError, match=r"other.pt: not an alkd model file"):
         load_model(other)
+
+
+def test_a_run_id_that_is_not_a_plain_name_is_refused(isolated_home):
+    from core.data.errors import DataError
+    for bad in ("../x", "../../checkpoints/tiny", "/tmp/x", "", ".hidden", "a\\b\nc"):
+        with pytest.raises(DataError, match="a run id may use letters"):
+            model_path(bad)
+    assert model_path("run-tiny-fpmc-s0-1a2b3c") == isolated_home / "models" / "run-tiny-fpmc-s0-1a2b3c.pt"
+
+
+def test_concurrent_trainings_of_one_configuration_never_share_a_temporary_file(tiny, monkeypatch):
+    from core import train as training
+    config = training.TrainConfig(backbone="fpmc", dim=4, max_epochs=1, batch_size=32)
+    real_save, written = torch.save, []
+
+    def save(payload, target, *args, **kwargs):
+        real_save(payload, target, *args, **kwargs)
+        written.append(str(target))
+        if len(written) == 1:   # a second training of the same configuration finishes while the first saves
+            training.train(tiny, config, device="cpu", use_cache=False)
+
+    monkeypatch.setattr(torch, "save", save)
+    first = training.train(tiny, config, device="cpu", use_cache=False)
+    assert len(written) == 2 and written[0] != written[1]
+    assert [p.name for p in first.checkpoint.parent.iterdir()] == [first.checkpoint.name]
+    cached = training.train(tiny, config, device="cpu")
+    assert cached.cached and cached.best_epoch == first.best_epoch

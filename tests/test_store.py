@@ -106,3 +106,109 @@ def test_runs_export_and_import_between_stores(tmp_path):
     assert store.import_runs(tmp_path / "export", db=second) == 0          # idempotent: nothing doubled
     assert store.query("SELECT count(*) AS n FROM session_results", path=second)["n"][0] == 2
     assert store.run_metrics(db=second)["ndcg@10"].tolist() == [0.2]
+
+
+def test_threads_writing_first_on_a_fresh_store_lose_nothing(tmp_path):
+    # Threads of one process share DuckDB's instance: the first writers all used to migrate at once and all but one
+    # failed with "Catalog write-write conflict" (the teacher's ledger threads lost their rows that way).
+    import threading
+    db = tmp_path / "fresh.duckdb"
+    errors = []
+
+    def writer(tag):
+        try:
+            for i in range(5):
+                store.create_run(f"{tag}-{i}", kind="train", dataset="d", config={}, versions={}, db=db)
+                store.save_metrics(f"{tag}-{i}", "test", {"ndcg@10": i / 10}, db=db)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=writer, args=(f"t{k}",)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.query("SELECT count(*) AS n FROM runs", path=db)["n"][0] == 30
+    assert store.query("SELECT count(*) AS n FROM metrics", path=db)["n"][0] == 30
+    versions = store.query("SELECT version FROM schema_version ORDER BY version", path=db)["version"].tolist()
+    assert versions == list(range(1, len(store.MIGRATIONS) + 1))
+
+
+THREADED_WRITER = textwrap.dedent("""
+    import sys, threading, time
+    from core import store
+    db, tag, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    errors = []
+    def write(k):
+        try:
+            for i in range(4):
+                store.create_run(f"{tag}-{k}-{i}", kind="train", dataset="d", config={}, versions={}, db=db)
+        except Exception as error:
+            errors.append(repr(error))
+    while time.time() < start:
+        pass
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    print("errors", errors)
+    sys.exit(1 if errors else 0)
+""")
+
+
+def test_processes_with_threads_writing_first_on_a_fresh_store_lose_nothing(tmp_path):
+    import time
+    db = tmp_path / "fresh.duckdb"
+    start = time.time() + 3     # all begin together, on a store nobody has migrated
+    writers = [subprocess.Popen([sys.executable, "-c", THREADED_WRITER, str(db), f"p{p}", str(start)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(3)]
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0, 0], outputs
+    assert store.query("SELECT count(*) AS n FROM runs", path=db)["n"][0] == 3 * 4 * 4
+
+
+def test_a_run_id_never_names_a_path(tmp_path):
+    import pytest
+
+    from core.data.errors import DataError
+    db = tmp_path / "runs.duckdb"
+    with pytest.raises(DataError, match=r"run id '\.\./x': a run id may use letters"):
+        store.create_run("../x", kind="train", dataset="d", config={}, versions={}, db=db)
+    store.create_run("fine", kind="train", dataset="d", config={}, versions={}, db=db)
+    store.export_runs(["fine"], tmp_path / "export", db=db)
+    runs = pd.read_parquet(tmp_path / "export" / "runs.parquet")
+    runs.loc[0, "run_id"] = "../../models/evil"
+    runs.to_parquet(tmp_path / "export" / "runs.parquet", index=False)
+    other = tmp_path / "other.duckdb"
+    with pytest.raises(DataError) as error:
+        store.import_runs(tmp_path / "export", db=other)
+    assert str(error.value).startswith(f"{tmp_path / 'export' / 'runs.parquet'}: run_id '../../models/evil': a run id")
+    assert store.query("SELECT count(*) AS n FROM runs", path=other)["n"][0] == 0
+
+
+def test_a_running_run_whose_process_died_or_whose_pid_was_reused_is_failed(tmp_path):
+    import os
+    db = tmp_path / "runs.duckdb"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store.create_run("alive", kind="train", dataset="d", config={}, versions={}, pid=os.getpid(), db=db)
+        store.create_run("killed", kind="train", dataset="d", config={}, versions={}, pid=child.pid, db=db)
+        store.create_run("reused", kind="train", dataset="d", config={}, versions={}, pid=os.getpid(), db=db)
+        store.create_run("elsewhere", kind="train", dataset="d", config={}, versions={}, pid=child.pid, db=db)
+        store.create_run("done", kind="train", dataset="d", config={}, versions={}, pid=child.pid, db=db)
+        store.finish_run("done", "done", db=db)
+        with store.write(db) as con:   # the pid now belongs to a process that started at another time
+            con.execute("UPDATE runs SET pid_started = pid_started - 100 WHERE run_id = 'reused'")
+            con.execute("UPDATE runs SET host = 'another-machine' WHERE run_id = 'elsewhere'")
+        store.update_progress("killed", "train", 3, 30, "epoch 3", db=db)
+        assert store.reap_dead_runs(db) == ["reused"]
+        child.kill()
+        child.wait()
+        assert store.reap_dead_runs(db) == ["killed"]
+        assert store.reap_dead_runs(db) == []
+    finally:
+        child.kill()
+    runs = store.query("SELECT run_id, status, message FROM runs", path=db).set_index("run_id")
+    assert runs["status"].to_dict() == {"alive": "running", "killed": "failed", "reused": "failed",
+                                        "elsewhere": "running", "done": "done"}
+    assert runs.loc["killed", "message"] == "process died: epoch 3" and runs.loc["reused", "message"] == "process died"
