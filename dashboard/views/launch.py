@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.distill.common import INITS, LISTS, LOSSES, RECIPES
 from core.selection.alkdrec import max_min_policy
 from dashboard import data
 
@@ -65,6 +66,22 @@ with right:
     group = st.text_input("Group name (optional)", value=qp.get("group", ""), key="group")
     tags = [t.strip() for t in st.text_input("Tags (comma separated)", value="", key="tags").split(",") if t.strip()]
 
+st.markdown("**Distillation objective** (the same `--option` settings as the table below)")
+o1, o2, o3, o4, o5 = st.columns(5)
+recipe = o1.selectbox("Recipe", RECIPES, key="recipe", index=0 if mode == "paper" else 1,
+                      help="joint: the student's own loss on all training data + λ × the distillation loss; "
+                           "finetune: the distilled rows alone (the paper's recipe; the start may win model selection)")
+init = o2.selectbox("Init", INITS, key="init", help="scratch: train the d=10 student from random weights")
+loss = o3.selectbox("Loss", ["per method", *LOSSES], key="loss",
+                    help="per method: TR → kd (joint) / bpr-top50 (finetune); LLM methods → listwise / pairwise")
+lists = o4.selectbox("Lists", LISTS, key="lists", help="llm: as answered; in-candidates: the no-leak replay; "
+                                                       "shuffled / teacher: controls")
+lam = o5.number_input("λ", min_value=0.0, value=1.0, step=0.1, key="lambda",
+                      help="weight of the distillation loss in the joint recipe (DLLM2Rec's default is 0.8)")
+objective = {k: v for k, v, default in (("recipe", recipe, RECIPES[0] if mode == "paper" else RECIPES[1]),
+                                         ("init", init, INITS[0]), ("loss", loss, "per method"),
+                                         ("lists", lists, LISTS[0]), ("lambda", lam, 1.0)) if v != default}
+
 with st.expander("Training settings (advanced)"):
     st.caption("Passed to `alkd run` as `--pretrain` (teacher/student pre-training; a change trains new checkpoints) "
                "and `--option` (the student's fine-tuning). Empty = the defaults.")
@@ -91,7 +108,7 @@ cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(m
                         model=model, base_url=base_url, budget=int(budget),
                         usd_cap=float(usd_cap) if use_cap and teacher in data.KEY_ENV else None,
                         ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds, hit_rate=hit_rate, mode=mode,
-                        group=group.strip() or None, tags=tags, options=option_settings,
+                        group=group.strip() or None, tags=tags, options=objective | option_settings,
                         pretrain=pretrain_settings)
 
 st.subheader("Cost estimate")

@@ -74,6 +74,21 @@ def test_launch_training_settings_reach_the_command_and_are_checked(seeded, app)
     assert at.button(key="launch").disabled
 
 
+def test_launch_distillation_objective_reaches_the_command(seeded, app):
+    at = app("launch")
+    command = " ".join(c.value for c in at.code)
+    assert "recipe=" not in command and "lambda" not in command          # defaults add nothing
+    at.selectbox(key="recipe").set_value("finetune").run()
+    at.selectbox(key="init").set_value("scratch").run()
+    at.selectbox(key="loss").set_value("pairwise").run()
+    at.selectbox(key="lists").set_value("in-candidates").run()
+    at.number_input(key="lambda").set_value(0.3).run()
+    command = " ".join(c.value for c in at.code)
+    for option in ("recipe=finetune", "init=scratch", "loss=pairwise", "lists=in-candidates", "lambda=0.3"):
+        assert f"--option {option}" in command, option
+    assert not texts(at, "error")
+
+
 def test_launch_shows_masked_key_and_cost(seeded, app, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcd")
     at = app("launch")
