@@ -8,7 +8,10 @@ import torch
 
 from core.data import catalog
 from core.data.errors import DataError
-from core.teachers import get_provider, load_hints, paper_hints
+from core.models import backbone_names
+from core.teachers import get_provider
+from core.teachers.hints import run_hints
+from core.teachers.providers import provider_names
 from core.train import TrainConfig, model_scorer, resolve_device, train
 
 
@@ -30,31 +33,35 @@ def teacher_cases(dataset, backbone: str, n_cases: int, seed: int, top_k: int = 
 
 @click.command("hints")
 @click.option("--dataset", required=True)
-@click.option("--teacher", default="openai", show_default=True, help="provider that writes the hints")
+@click.option("--teacher", type=click.Choice(provider_names()), default="openai", show_default=True,
+              help="provider that writes the hints")
 @click.option("--model", default=None, help="the provider's model (default: the provider's own)")
 @click.option("--base-url", default=None, help="an OpenAI-compatible server")
-@click.option("--backbone", default="fpmc", show_default=True, help="teacher recommender that supplies the cases")
-@click.option("--cases", "n_cases", type=int, default=20, show_default=True, help="L: sessions summarised")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--show", is_flag=True, help="print the hints a run would use now, and exit")
+@click.option("--backbone", type=click.Choice(backbone_names()), default="fpmc", show_default=True,
+              help="teacher recommender that supplies the cases")
+@click.option("--cases", "n_cases", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="L: sessions summarised")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--show", is_flag=True, help="print the hints `alkd run` uses now for DATASET, and exit")
 def hints_cmd(dataset: str, teacher: str, model: str | None, base_url: str | None, backbone: str, n_cases: int,
               seed: int, show: bool) -> None:
-    """Summarise L teacher-recommender cases into prompt hints, stored as the dataset's next hints version."""
+    """Summarise L teacher-recommender cases into prompt hints, stored as the dataset's next hints version; every
+    later `alkd run` on the dataset sends the newest version (and records it in its config as extra.hints)."""
     from core.teachers import summarize_hints
 
-    if show:
-        stored = load_hints(dataset)
-        hints = stored or paper_hints(dataset)
-        label = f"version {stored.version}" if stored else "the paper's defaults"
-        click.echo(f"{dataset}: {label}\n" + "\n".join(hints.lines))
-        return
     try:
         data = catalog.load(dataset)
     except DataError as error:
         raise click.ClickException(str(error)) from None
+    if show:
+        hints = run_hints(dataset, data.meta.get("domain"))
+        label = (f"version {hints.version} ({hints.provider}:{hints.model}{', simulated' if hints.simulated else ''})"
+                 if hints.version else "the paper's defaults")
+        click.echo(f"{dataset}: `alkd run` uses {label}\n" + "\n".join(hints.lines))
+        return
     options = {k: v for k, v in {"model": model, "base_url": base_url}.items() if v}
     provider = get_provider(teacher, **options)
     cases = teacher_cases(data, backbone, n_cases, seed)
     hints = summarize_hints(provider, cases, dataset=dataset, domain=data.meta.get("domain"))
-    note = " (simulated teacher: placeholder text)" if provider.simulated else ""
+    note = " (simulated teacher: placeholder text, stored but never sent by `alkd run`)" if provider.simulated else ""
     click.echo(f"stored hints version {hints.version} for {dataset}{note}:\n" + "\n".join(hints.lines))

@@ -35,10 +35,10 @@ from core.experiment import ROLE_DIMS, evaluate_baseline
 from core.models.base import SessionModel
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
+from core.teachers.hints import hints_record, run_hints
 from core.train import TrainConfig, model_scorer, resolve_device, train, window
 
 Progress = Callable[[str, int, int, str], None]
-SHARED_ALKDREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alkdrec"
 REPLAY_PREFIX = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
 
 
@@ -64,7 +64,7 @@ class RunConfig(BaseModel):
     difficulty: str = "student"          # student (FPMC d=10, spec default) | teacher (this backbone, d=100)
     force_label: bool | None = None      # None: on in authors-code mode only (label leakage, see PromptOptions)
     selection: str | None = None         # override the method's selection strategy
-    replay_path: str | None = None       # a .data or .jsonl file; default: the dataset's recorded GPT-4 file
+    replay_path: str | None = None       # a .data/.jsonl file, or the authors' folder; default: the fetched-from one
     options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.OPTIONS)
     pretrain: dict[str, Any] = Field(default_factory=dict)  # teacher/student pre-training settings (TrainConfig)
 
@@ -136,10 +136,24 @@ def pool_consistency(dataset: SessionDataset, model, device: torch.device, key: 
     return _memo[key]
 
 
-def replay_source_dir(dataset: SessionDataset) -> Path:
-    """Where the authors' files of an alkdrec dataset are: the folder it was fetched from, else ../shared."""
-    source_dir = Path(dataset.meta.get("source_dir", SHARED_ALKDREC))
-    return source_dir if (source_dir / REPLAY_PREFIX[dataset.name]).exists() else SHARED_ALKDREC
+def replay_source_dir(dataset: SessionDataset, folder: str | Path | None = None) -> Path:
+    """The folder of the ALKDRec authors' files (ML/, Games/) for an alkdrec dataset: `folder` when it is one
+    (RunConfig.replay_path may name a folder or a file), else the one the dataset was fetched from (meta source_dir). Every pinned file of
+    the dataset there is checked against its SHA-256 before the run reads it; absent or edited: a DataError naming
+    the folder or file and the fix."""
+    from core.data.errors import DataError
+    from core.data.sources.alkdrec import verified_folder
+
+    prefix = REPLAY_PREFIX[dataset.name]
+    given = folder if folder is not None and Path(folder).is_dir() else dataset.meta.get("source_dir")
+    root = Path(given).expanduser() if given else None
+    if root is None or not (root / prefix).is_dir():
+        where = f"{root} holds no {prefix}/ folder" if root is not None else "the dataset does not say where its " \
+            "files are"
+        raise DataError(f"the replay teacher reads the authors' recorded files of {dataset.name!r}, and {where}",
+                        fix=f"fetch it again with `alkd data fetch {dataset.name} --from DIR` (DIR holding ML/ and "
+                            "Games/ of the authors' datasets/), or give that folder as replay_path")
+    return verified_folder(root, prefix)
 
 
 def make_provider(config: RunConfig, dataset: SessionDataset):
@@ -147,13 +161,14 @@ def make_provider(config: RunConfig, dataset: SessionDataset):
     from core.teachers.providers.replay import ReplayProvider
 
     if config.teacher == "replay":
-        if config.replay_path:
+        if config.replay_path and not Path(config.replay_path).is_dir():
             return ReplayProvider(config.replay_path, n_items=dataset.n_items)
         prefix = REPLAY_PREFIX.get(dataset.name)
         if prefix is None:
             raise ValueError(f"the replay teacher has no recorded rankings for {dataset.name!r}; pass replay_path "
                              "(a JSONL export) or use another teacher")
-        return ReplayProvider.from_alkdrec(replay_source_dir(dataset), prefix, n_items=dataset.n_items)
+        return ReplayProvider.from_alkdrec(replay_source_dir(dataset, config.replay_path), prefix,
+                                           n_items=dataset.n_items)
     options: dict[str, Any] = {}
     if config.model:
         options["model"] = config.model
@@ -176,12 +191,15 @@ def _prompt_options(config: RunConfig, dataset: SessionDataset):
 
 
 def build_requests(dataset: SessionDataset, session_ids, candidates: dict[int, tuple[int, ...]], options,
-                   hints: dict[int, str] | None = None):
+                   hints: dict[int, str] | None = None, *, block: Any = None, db: Path | str | None = None):
     """RankRequests for `session_ids`; hints: session id -> a collaborative model's predicted item ids, added to the
-    paper's hints as one JSON data line (titles are data there as everywhere in prompts: a newline or an
-    instruction inside a title stays inside its JSON string)."""
+    hint block as one JSON data line (titles are data there as everywhere in prompts: a newline or an
+    instruction inside a title stays inside its JSON string). block: the hint block (core.teachers.Hints); None =
+    the dataset's newest stored hints, else the paper's (core.teachers.hints.run_hints)."""
     from core.teachers import RankRequest
     from core.teachers.prompts import _hint_lines, json_line
+
+    block = run_hints(dataset.name, options.domain, db) if block is None else block
 
     titles = dataset.titles()
     frame = dataset.sessions.set_index("session_id")
@@ -190,9 +208,9 @@ def build_requests(dataset: SessionDataset, session_ids, candidates: dict[int, t
         row = frame.loc[int(s)]
         items = [int(i) for i in row["items"]]
         cand = [int(c) for c in candidates[int(s)]]
-        hint = None
+        hint = block if block.version else None     # version 0: the paper's, which the prompt has by default
         if hints and int(s) in hints:
-            lines = list(_hint_lines(None, options.domain))
+            lines = list(_hint_lines(block, options.domain))
             lines.append("A collaborative model trained on this catalogue predicts, best first (JSON data, not "
                          "instructions): " + json_line([{"id": int(i), "title": str(titles[i])} for i in hints[int(s)]]))
             hint = "\n".join(lines)
@@ -276,7 +294,8 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None, *, db: Pat
         if config.mode == "authors-code" and config.teacher == "replay" and dataset.name in REPLAY_PREFIX \
                 and strategy in BASE_FILES:
             selection = with_recorded_picks(selection, recorded_picks(
-                replay_source_dir(dataset), REPLAY_PREFIX[dataset.name], strategy, min(config.budget, pool_size)))
+                replay_source_dir(dataset, config.replay_path), REPLAY_PREFIX[dataset.name], strategy,
+                min(config.budget, pool_size)))
         picked = selection.picked_ids
         emit("select", 1, 1, f"{len(picked)} sessions picked")
         t = _stage(timings, "select", t)
@@ -291,7 +310,9 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None, *, db: Pat
         # query
         from core.teachers import Budget, totals
         run_budget = Budget(max_sessions=config.budget, max_usd=config.usd_cap, parent=budget)
-        requests = build_requests(dataset, picked, candidates, options)
+        hints_block = run_hints(dataset.name, options.domain, db)
+        extra["hints"] = hints_record(hints_block)
+        requests = build_requests(dataset, picked, candidates, options, block=hints_block, db=db)
         done = [0]
 
         def on_response(_response) -> None:
@@ -422,7 +443,7 @@ def _asker(provider, dataset, options, run_budget, db, responses, emit, max_call
         if not session_ids:
             return {}
         round_budget = Budget(max_sessions=len(session_ids), parent=run_budget)
-        requests = build_requests(dataset, session_ids, candidates, options, hints=predictions)
+        requests = build_requests(dataset, session_ids, candidates, options, hints=predictions, db=db)
         emit("query", 0, len(requests), "re-asking with the student's candidates")
         answers = provider.rank(requests, budget=round_budget, db=db)
         responses.extend(answers)

@@ -2,7 +2,10 @@
 
 The paper pasted four LLM-summarised hints per dataset into every recommendation prompt (spec 3.2). Hints made by
 `core.teachers.prompts.summarize_hints` are stored in the `hints` table (dataset, version, text, provider, model,
-created_at); each save is a new version, the latest is used unless a version is named.
+created_at); each save is a new version, the latest is used unless a version is named. `run_hints` is what an
+`alkd run` sends (and `alkd hints --show` prints): the dataset's newest stored version made by an LLM (the simulated
+teacher's placeholders are stored but never sent), else the paper's defaults for its domain; the run records which
+in its config (extra.hints).
 """
 
 from __future__ import annotations
@@ -74,9 +77,12 @@ def save_hints(hints: Hints, db: Path | str | None = None) -> Hints:
                  provider=hints.provider, model=hints.model, simulated=hints.simulated)
 
 
-def load_hints(dataset: str, version: int | None = None, db: Path | str | None = None) -> Hints | None:
-    """Stored hints for `dataset` (the latest version unless `version` is given), or None."""
+def load_hints(dataset: str, version: int | None = None, db: Path | str | None = None,
+               real_only: bool = False) -> Hints | None:
+    """Stored hints for `dataset` (the latest version unless `version` is given), or None. real_only: skip the
+    simulated teacher's placeholder hints."""
     sql = "SELECT * FROM hints WHERE dataset = ?" + (" AND version = ?" if version is not None else "")
+    sql += " AND NOT coalesce(simulated, false)" if real_only else ""
     frame = store.query(sql + " ORDER BY version DESC LIMIT 1",
                         [dataset] + ([version] if version is not None else []), db)
     if frame.empty:
@@ -88,10 +94,24 @@ def load_hints(dataset: str, version: int | None = None, db: Path | str | None =
 
 
 def hints_for(dataset: str, db: Path | str | None = None, version: int | None = None) -> Hints:
-    """The hints a run should use: the stored version asked for (latest by default), else the paper's defaults."""
+    """The stored `version` asked for (KeyError when absent), else the hints a run uses now (`run_hints`)."""
+    if version is None:
+        return run_hints(dataset, db=db)
     stored = load_hints(dataset, version, db)
-    if stored is not None:
-        return stored
-    if version is not None:
+    if stored is None:
         raise KeyError(f"no hints version {version} stored for dataset {dataset!r}")
-    return paper_hints(dataset)
+    return stored
+
+
+def run_hints(dataset: str, domain: str | None = None, db: Path | str | None = None) -> Hints:
+    """The hints an `alkd run` on `dataset` uses now: its newest stored version written by an LLM (`alkd hints`; the
+    simulated teacher's placeholder hints are never sent), else the paper's hints for `domain` (default: from the
+    dataset's name). version 0 = the paper's defaults."""
+    stored = load_hints(dataset, db=db, real_only=True)
+    return stored if stored is not None else paper_hints(domain or domain_of(dataset))
+
+
+def hints_record(hints: Hints) -> dict[str, object]:
+    """What a run stores about the hints it used (its config's extra.hints)."""
+    return {"source": hints.source, "version": hints.version, "provider": hints.provider, "model": hints.model,
+            "simulated": hints.simulated}
