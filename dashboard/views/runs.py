@@ -1,7 +1,10 @@
-"""Runs: every run in the store with live progress; filter, tag, cancel, delete."""
+"""Runs: every run in the store with live progress; filter, tag, cancel, delete. The `money` column says what the
+USD caps did (reached, EXCEEDED by a server that reported more than allowed, possible charges of killed calls) and
+`warnings` what the teacher's answers lacked (too few usable rankings)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -12,8 +15,30 @@ from dashboard import data
 st.title("Runs")
 
 live = st.toggle("Live refresh (every 3 s)", value=True, key="live")
-columns = ["effective", "progress", "stage", "message", "dataset", "backbone", "method", "teacher", "model", "seed",
-           "budget", "n_labelled", "usd_spent", "ndcg10", "groups", "tags", "run_id", "created_at"]
+columns = ["effective", "progress", "stage", "message", "money", "warnings", "dataset", "backbone", "method", "teacher",
+           "model", "seed", "budget", "n_labelled", "usd_cap", "usd_spent", "ndcg10", "groups", "tags", "run_id",
+           "created_at"]
+NOTES_SQL = """
+SELECT run_id, json_extract_string(config, '$.extra.usd.message') AS run_usd,
+       json_extract_string(config, '$.extra.launch_usd.message') AS launch_usd,
+       CAST(json_extract(config, '$.extra.warnings') AS VARCHAR) AS warnings
+FROM runs
+"""
+
+
+def _join(parts: list[str | None]) -> str:
+    return " | ".join(p for p in parts if isinstance(p, str) and p)
+
+
+def with_notes(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (data.runs()) with the money and warnings notes each run stored in its config."""
+    notes = data.read(NOTES_SQL, live=True)
+    out = frame.merge(notes, on="run_id", how="left") if not notes.empty else frame.assign(
+        run_usd=None, launch_usd=None, warnings=None)
+    out["money"] = [_join([r, f"launch: {launch}" if isinstance(launch, str) and launch else None])
+                    for r, launch in zip(out["run_usd"], out["launch_usd"])]
+    out["warnings"] = out["warnings"].map(lambda w: _join(json.loads(w)) if isinstance(w, str) and w else "")
+    return out
 
 
 def filtered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +70,7 @@ with st.expander("Filters", expanded=True):
 
 @st.fragment(run_every=3 if live else None)
 def table() -> None:
-    frame = filtered(data.runs())
+    frame = with_notes(filtered(data.runs()))
     counts = frame["effective"].value_counts()
     st.caption(" · ".join(f"{status}: {counts.get(status, 0)}" for status in ("running", "done", "failed",
                                                                               "cancelled")) + f" · shown: {len(frame)}")
@@ -57,6 +82,8 @@ def table() -> None:
                      "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                                  format="percent"),
                      "usd_spent": st.column_config.NumberColumn("spent USD", format="$%.4f"),
+                     "usd_cap": st.column_config.NumberColumn("USD cap", format="$%.4f"),
+                     "money": st.column_config.TextColumn("USD cap notes"),
                      "ndcg10": st.column_config.NumberColumn("NDCG@10", format="%.4f"),
                      "n_labelled": st.column_config.NumberColumn("labelled"),
                      "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
@@ -64,6 +91,8 @@ def table() -> None:
     died = frame[(frame["effective"] == "failed") & (frame["status"] == "running")]
     for row in died.head(5).itertuples():
         st.error(f"{row.run_id}: its process {row.pid} is gone — shown as failed. Last message: {row.message}")
+    for row in frame[frame["money"].str.contains("EXCEEDED", na=False)].head(5).itertuples():
+        st.error(f"{row.run_id}: {row.money}")
 
 
 table()
