@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny datasets built in code, an isolated data home and store per test, the shared-data path."""
+"""Shared fixtures: tiny datasets built in code, an isolated data home and store per test, the shared-data path
+(ALKD_SHARED, see tests/shared_data.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.data.dataset import SessionDataset
+from shared_data import alkdrec_or_skip
 from tiny_data import make_dataset, write_sessions_csv
-
-SHARED_ALKDREC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alkdrec"
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +23,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def alkdrec_dir() -> Path:
-    if not (SHARED_ALKDREC / "SHA256SUMS").exists():
-        pytest.skip("../shared/data/alkdrec is absent")
-    return SHARED_ALKDREC
+    """$ALKD_SHARED/data/alkdrec (tests/shared_data.py): skipped when absent, failed when ALKD_REQUIRE_SHARED=1."""
+    return alkdrec_or_skip()
 
 
 @pytest.fixture

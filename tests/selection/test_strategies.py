@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +9,12 @@ import torch
 
 from core.selection.difficulty import consistency, difficulty, hardest_first_order
 from core.selection.strategies import FRAME_COLUMNS, available_strategies, register_strategy, select
+from shared_data import ALKDREC
 
 STRATEGIES = ("alkdrec", "easiest", "hardest", "rad-bc", "random")
 STOCHASTIC = ("alkdrec", "rad-bc", "random")
 MODES = ("paper", "authors-code")
-DATA = Path(__file__).resolve().parents[2].parent / "shared/data/alkdrec"
+DATA = ALKDREC                            # $ALKD_SHARED/data/alkdrec (tests/shared_data.py)
 
 
 def pool(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +173,7 @@ def test_consistency_errors() -> None:
 # ---------------------------------------------------------------- integration: the authors' shipped .base files
 
 @pytest.mark.integration
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"ALKDRec data not found at {DATA}")
+@pytest.mark.usefixtures("alkdrec_dir")   # skipped without the data, failed when ALKD_REQUIRE_SHARED=1
 @pytest.mark.parametrize("dataset, n_train", [("ML", 7393), ("Games", 12054)])
 def test_authors_code_random_reproduces_base_file(dataset: str, n_train: int) -> None:
     """Spec 5.8 [V]: the notebook's random strategy (seed 0, sequential DataFrame.sample(1)) gives the first

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.teachers.types import PromptOptions, RankRequest
+from shared_data import ALKDREC
 
 FAKE_OPENAI_KEY = "sk-test-FAKEKEY-0123456789abcdef"
 FAKE_ANTHROPIC_KEY = "sk-ant-test-FAKEKEY-fedcba9876543210"
-ALKDREC_DIR = Path(__file__).resolve().parents[2].parent / "shared/data/alkdrec"
+ALKDREC_DIR = ALKDREC                     # $ALKD_SHARED/data/alkdrec (tests/shared_data.py)
 
 
 def make_request(session_id: int, *, n_candidates: int = 50, label: int | None = None,
