@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import alkdrec_or_skip
 from teacher_helpers import ALKDREC_DIR, make_request
 
 from core.teachers import Budget, PromptOptions, get_provider
@@ -97,8 +98,7 @@ def _sessions(prefix: str) -> pd.DataFrame:
 @pytest.mark.parametrize("prefix, n_records, n_empty, hit_rate", [("ML", 4992, 1, 0.529),
                                                                   ("Games", 5359, 152, 0.533)])
 def test_replay_reproduces_every_recorded_hit_position(prefix, n_records, n_empty, hit_rate):
-    if not (ALKDREC_DIR / prefix / f"{prefix}_LLM_Database.data").exists():
-        pytest.skip(f"ALKDRec data not found under {ALKDREC_DIR}")
+    alkdrec_or_skip(f"{prefix}/{prefix}_LLM_Database.data")    # fails instead when ALKD_REQUIRE_SHARED=1
     sessions = _sessions(prefix).set_index("session_id")
     replay = ReplayProvider.from_alkdrec(ALKDREC_DIR, prefix)
     assert len(replay.records) == n_records
