@@ -421,7 +421,8 @@ def label_leak(config: RunConfig, dataset: SessionDataset, forced_in_prompts: bo
     the candidates: our prompts with force_label, or the authors' recorded GPT-4 lists, which were all made that
     way), `filtered` (such lists, ids outside our label-free candidates dropped: option lists=in-candidates), or
     `none`."""
-    authors_replay = config.teacher == "replay" and not config.replay_path and dataset.name in REPLAY_PREFIX
+    authors_replay = config.teacher == "replay" and dataset.name in REPLAY_PREFIX and (
+        not config.replay_path or Path(config.replay_path).is_dir())     # a folder: the authors' files there
     if not (authors_replay or forced_in_prompts):
         return "none"
     return "filtered" if config.options.get("lists") == "in-candidates" and not forced_in_prompts else "forced"

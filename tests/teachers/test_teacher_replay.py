@@ -114,3 +114,73 @@ def test_replay_reproduces_every_recorded_hit_position(prefix, n_records, n_empt
     assert mismatches.size == 0, f"{mismatches.size} hit positions differ, e.g. session {ids[mismatches[0]]}"
     assert sum(r.status == "failed" for r in responses) == n_empty
     assert np.mean(recorded < 25) == pytest.approx(hit_rate, abs=0.0006)
+
+
+# ---- the authors' files at run time: pinned checksums, no fallback folder ------------------------------------------
+
+def test_an_edited_recorded_file_is_refused_not_replayed(tmp_path):
+    from core.data.errors import DataError
+    (tmp_path / "ML").mkdir()
+    (tmp_path / "ML" / "ML_LLM_Database.data").write_text("0\t[1, 2, 3]\t0\n")   # not the authors' bytes
+    with pytest.raises(DataError) as error:
+        ReplayProvider.from_alkdrec(tmp_path, "ML")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'ML' / 'ML_LLM_Database.data'}: SHA-256 ") and "pinned" in message
+    assert "fix: use the files of kk97111/ALKDRec at commit" in message and "\n" not in message
+    with pytest.raises(DataError, match="file is missing"):
+        ReplayProvider.from_alkdrec(tmp_path, "Games")
+
+
+def test_one_edited_record_of_the_real_file_is_refused(tmp_path):
+    source = ALKDREC_DIR / "ML" / "ML_LLM_Database.data"
+    if not source.exists():
+        pytest.skip(f"ALKDRec data not found under {ALKDREC_DIR}")
+    from core.data.errors import DataError
+    (tmp_path / "ML").mkdir()
+    lines = source.read_text().splitlines(keepends=True)
+    (tmp_path / "ML" / "ML_LLM_Database.data").write_text("".join(lines))
+    assert len(ReplayProvider.from_alkdrec(tmp_path, "ML").records) == 4992       # the authors' bytes: accepted
+    session, ranking, _ = lines[0].split("\t")
+    lines[0] = "\t".join([session, ranking, "0\n"])                                # a forged hit
+    (tmp_path / "ML" / "ML_LLM_Database.data").write_text("".join(lines))
+    with pytest.raises(DataError, match="does not match the pinned"):
+        ReplayProvider.from_alkdrec(tmp_path, "ML")
+
+
+def _alkdrec_like(source_dir) -> "object":
+    """The tiny dataset under the name alkdrec-ml, fetched (meta source_dir) from `source_dir`."""
+    from tiny_data import make_dataset
+
+    from core.data.dataset import SessionDataset
+    tiny = make_dataset()
+    meta = {**tiny.meta, "source_dir": str(source_dir)} if source_dir is not None else dict(tiny.meta)
+    return SessionDataset("alkdrec-ml", "alkdrec-ml", tiny.items, tiny.sessions, meta)
+
+
+def test_the_replay_run_reads_only_the_fetched_or_given_folder_and_checks_it(tmp_path):
+    from core.data.errors import DataError
+    from core.pipeline import RunConfig, make_provider, replay_source_dir
+    config = RunConfig(dataset="alkdrec-ml", teacher="replay")
+    for dataset, where in ((_alkdrec_like(tmp_path / "moved"), f"{tmp_path / 'moved'} holds no ML/ folder"),
+                           (_alkdrec_like(None), "the dataset does not say where its files are")):
+        with pytest.raises(DataError) as error:          # never a fallback to ../shared or anywhere else
+            make_provider(config, dataset)
+        assert str(error.value) == (
+            f"the replay teacher reads the authors' recorded files of 'alkdrec-ml', and {where} (fix: fetch it again "
+            "with `alkd data fetch alkdrec-ml --from DIR` (DIR holding ML/ and Games/ of the authors' datasets/), or "
+            "give that folder as replay_path)")
+    (tmp_path / "partial" / "ML").mkdir(parents=True)
+    with pytest.raises(DataError, match="ML.pkl: file is missing"):
+        replay_source_dir(_alkdrec_like(tmp_path / "partial"))
+    if (ALKDREC_DIR / "ML").is_dir():          # the real files given explicitly as a folder
+        import shutil
+        shutil.copytree(ALKDREC_DIR / "ML", tmp_path / "edited" / "ML")
+        picks = tmp_path / "edited" / "ML" / "ML_hardest.base"
+        picks.chmod(0o644)
+        picks.write_text("1\n2\n3\n" + picks.read_text())      # the recorded picks of authors-code mode, edited
+        with pytest.raises(DataError, match="ML_hardest.base: SHA-256 .* does not match the pinned"):
+            replay_source_dir(_alkdrec_like(tmp_path / "edited"))
+        provider = make_provider(config.model_copy(update={"replay_path": str(ALKDREC_DIR)}),
+                                 _alkdrec_like(tmp_path / "moved"))
+        assert len(provider.records) == 4992
+        assert replay_source_dir(_alkdrec_like(ALKDREC_DIR)) == ALKDREC_DIR

@@ -73,6 +73,15 @@ def verified_file(root: Path, relative: str) -> Path:
     return path
 
 
+def verified_folder(root: Path, prefix: str) -> Path:
+    """`root` after checking every pinned file of `prefix` ("ML" or "Games") in it, e.g. before a replay run reads
+    the recorded rankings and picks again: an edited file is refused (DataError), never used."""
+    for relative in SHA256:
+        if relative.startswith(prefix + "/"):
+            verified_file(root, relative)
+    return root
+
+
 def download(prefix: str, target: Path) -> Path:
     """Download one dataset's files from the pinned commit into `target`, verifying each; returns `target`."""
     for relative in (r for r in SHA256 if r.startswith(prefix + "/")):

@@ -92,8 +92,11 @@ class ReplayProvider(Provider):
 
     @classmethod
     def from_alkdrec(cls, data_dir: Path | str, dataset: str = "ML", **options: Any) -> "ReplayProvider":
-        """The authors' recorded GPT-4-turbo rankings of dataset "ML" or "Games" in an ALKDRec data folder."""
-        return cls(Path(data_dir) / dataset / f"{dataset}_LLM_Database.data", **options)
+        """The authors' recorded GPT-4-turbo rankings of dataset "ML" or "Games" in an ALKDRec data folder, read only
+        after the file matched its pinned SHA-256 (core.data.sources.alkdrec): an edited or missing record file is
+        a DataError naming the file and the fix, never used silently."""
+        from core.data.sources.alkdrec import verified_file
+        return cls(verified_file(Path(data_dir), f"{dataset}/{dataset}_LLM_Database.data"), **options)
 
     def available(self, session_ids: Iterable[int]) -> np.ndarray:
         """Boolean mask: True where a session has a recorded ranking."""
