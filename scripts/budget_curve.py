@@ -4,9 +4,12 @@ r"""What does an LLM budget buy? Runs the gate and the budget grid of issue 16 a
     .venv/bin/python scripts/budget_curve.py --phase curve --datasets alkdrec-ml --backbones fpmc
     .venv/bin/python scripts/budget_curve.py --report-only
 
-1. Gate (no LLM): Student, Teacher (d=100), TR (soft-target KD from that teacher, the joint recipe) and RD (Tang &
-   Wang's ranking distillation) per (dataset, backbone, seed). If TR cannot beat Student significantly, the machinery
-   cannot pass on an LLM either. Test: paired t-test over test sessions of per-session NDCG@10 averaged over the seeds.
+0. Tune (seed 0): TR's setting per (dataset, backbone) among TUNE_GRID (warm start or scratch, lambda, T), chosen
+   by VALIDATION NDCG@10 (never test); the gate and the curve's TR use it.
+1. Gate (no LLM): Student, Teacher (d=100), TR (soft-target KD from that teacher, the joint recipe, the tuned
+   setting) and RD (Tang & Wang's ranking distillation) per (dataset, backbone, seed). If TR cannot beat Student
+   significantly, the machinery cannot pass on an LLM either. Test: paired t-test over test sessions of per-session
+   NDCG@10 averaged over the seeds.
 2. Curve: ALKDRec, Random, DLLM2Rec and LLMD4Rec (adapted) with the replay teacher (the authors' recorded GPT-4-turbo
    lists, made with the true item forced into their candidates: every number is labelled "label forced") at budgets
    250, 500, 1,000, 2,000 and the whole recorded pool; 5 seeds at 500 and at the pool, 3 elsewhere; budget 0 is the
@@ -14,7 +17,7 @@ r"""What does an LLM budget buy? Runs the gate and the budget grid of issue 16 a
    sessions), `shuffled` (the LLM lists shuffled) and `in-candidates` (no-leak replay: recorded ids kept only where
    they are in our own label-free candidates). Reference lines: V-SKNN and transitions (seed 0, once per dataset).
 
-Every run lands in group `budget`; a (dataset, backbone, method, budget, lists, seed) that is already done there is
+Every run lands in group `budget`; a (dataset, backbone, method, budget, options, seed) that is already done there is
 skipped, so the script resumes where it stopped. Runs accumulate across machines through docs/budget_runs/*.parquet
 (committed): imported first, rewritten at the end. Each invocation of `alkd run` shares checkpoints and difficulty.
 """
@@ -51,23 +54,38 @@ BUDGETS = [250, 500, 1000, 2000, "pool"]
 FULL_SEED_BUDGETS = (500, "pool")
 CONTROLS = {"teacher": "TR on the same sessions", "shuffled": "LLM lists shuffled",
             "in-candidates": "no-leak replay"}
+#: TR settings tried on seed 0 (the issue's probe: warm start helped FPMC on ML at lambda 1, T 2; SASRec only from
+#: scratch at lambda 0.3, T 1); the first is the default.
+TUNE_GRID = [(), (("kd_temperature", "1"), ("lambda", "0.3")), (("init", "scratch"),),
+             (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3"))]
 LABEL = {"student": "Student", "teacher": "Teacher (d=100)", "tr": "TR (KD)", "rd": "RD", "alkdrec": "ALKDRec",
          "random": "Random", "dllm2rec": "DLLM2Rec", "llmd4rec": "LLMD4Rec (adapted)", "vsknn": "V-SKNN",
          "transitions": "Transitions"}
 METRIC = "ndcg@10"
 
 
+Options = tuple[tuple[str, str], ...]   # sorted (key, value) --option pairs: part of a cell's identity
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One stored run to have: `lists` is the LLM methods' `lists` option ('llm' = the lists as answered)."""
+    """One stored run to have; options: its --option settings (() = the defaults)."""
 
     dataset: str
     backbone: str
     method: str
     seed: int
     budget: int | None = None
-    lists: str = "llm"
+    options: Options = ()
 
+    @property
+    def lists(self) -> str:
+        return dict(self.options).get("lists", "llm")
+
+
+def as_options(options: dict) -> Options:
+    """A run's stored options as a cell's sorted (key, text) pairs (numbers written as `alkd run` parses them)."""
+    return tuple(sorted((str(k), f"{v:g}" if isinstance(v, float) else str(v)) for k, v in (options or {}).items()))
 
 def pool_size(dataset: str) -> int:
     """Recorded training sessions of the authors' replay file for `dataset` (the largest budget)."""
@@ -79,12 +97,29 @@ def pool_size(dataset: str) -> int:
     return int(provider.available(train).sum())
 
 
-def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: list[int]) -> list[Cell]:
+def tuned_tr(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
+    """TR's setting with the best VALIDATION NDCG@10 among the TUNE_GRID runs of seed 0 (the default if none ran)."""
+    tried = runs[(runs["dataset"] == dataset) & (runs["backbone"] == backbone) & (runs["method"] == "tr")
+                 & (runs["seed"] == 0) & runs["options"].map(lambda o: o in TUNE_GRID)]
+    if tried.empty:
+        return TUNE_GRID[0]
+    valid = store.query("SELECT run_id, value FROM metrics WHERE split = 'valid' AND metric || '@' || k = ?",
+                        [METRIC]).set_index("run_id")["value"]
+    scored = tried.assign(valid=tried["run_id"].map(valid)).dropna(subset=["valid"])
+    return scored.loc[scored["valid"].idxmax(), "options"] if not scored.empty else TUNE_GRID[0]
+
+
+def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: list[int],
+                  runs: pd.DataFrame | None = None) -> list[Cell]:
+    runs = done_runs() if runs is None else runs
     cells: list[Cell] = []
     for dataset in datasets:
+        if phase in ("tune", "all"):
+            cells += [Cell(dataset, b, "tr", 0, options=o) for b in backbones for o in TUNE_GRID]
         if phase in ("gate", "all"):
             cells += [Cell(dataset, backbones[0], m, 0) for m in REFERENCES]
-            cells += [Cell(dataset, b, m, s) for b in backbones for m in GATE_METHODS for s in seeds]
+            cells += [Cell(dataset, b, m, s) for b in backbones for m in GATE_METHODS if m != "tr" for s in seeds]
+            cells += [Cell(dataset, b, "tr", s, options=tuned_tr(runs, dataset, b)) for b in backbones for s in seeds]
         if phase in ("curve", "all"):
             pool = pool_size(dataset)
             for budget in BUDGETS:
@@ -92,8 +127,8 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
                 budget_seeds = seeds if budget in FULL_SEED_BUDGETS else seeds[:3]
                 cells += [Cell(dataset, b, m, s, size) for b in backbones for m in CURVE_METHODS for s in budget_seeds]
                 if budget in FULL_SEED_BUDGETS:
-                    cells += [Cell(dataset, b, "alkdrec", s, size, lists) for b in backbones for lists in CONTROLS
-                              for s in budget_seeds]
+                    cells += [Cell(dataset, b, "alkdrec", s, size, (("lists", lists),)) for b in backbones
+                              for lists in CONTROLS for s in budget_seeds]
     return list(dict.fromkeys(cells))
 
 
@@ -103,16 +138,17 @@ def done_runs() -> pd.DataFrame:
     runs = store.query("SELECT run_id, dataset, backbone, method, seed, budget, n_labelled, config FROM runs "
                        "WHERE status = 'done' AND groups = ?", [GROUP])
     if runs.empty:
-        return runs.assign(lists=pd.Series(dtype=str))
+        return runs.assign(options=pd.Series(dtype=object), lists=pd.Series(dtype=str), extra=pd.Series(dtype=object))
     configs = runs["config"].map(lambda c: json.loads(c) if isinstance(c, str) else (c or {}))
-    runs["lists"] = configs.map(lambda c: (c.get("options") or {}).get("lists", "llm"))
+    runs["options"] = configs.map(lambda c: as_options(c.get("options") or {}))
+    runs["lists"] = runs["options"].map(lambda o: dict(o).get("lists", "llm"))
     runs["extra"] = configs.map(lambda c: c.get("extra") or {})
     return runs
 
 
 def have(runs: pd.DataFrame, cell: Cell) -> bool:
     rows = runs[(runs["dataset"] == cell.dataset) & (runs["method"] == cell.method) & (runs["seed"] == cell.seed)
-                & (runs["lists"] == cell.lists)]
+                & runs["options"].map(lambda o: o == cell.options)]
     if cell.method not in REFERENCES:
         rows = rows[rows["backbone"] == cell.backbone]
     if cell.budget is not None:
@@ -125,16 +161,16 @@ def run_missing(cells: list[Cell], dry: bool) -> None:
     todo = [c for c in cells if not have(runs, c)]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells done; running {len(todo)}", flush=True)
     groups: dict[tuple, list[str]] = {}
-    for c in todo:   # one `alkd run` per (dataset, backbone, seed, budget, lists): checkpoints and difficulty shared
-        groups.setdefault((c.dataset, c.backbone, c.seed, c.budget, c.lists), []).append(c.method)
-    for (dataset, backbone, seed, budget, lists), methods in groups.items():
+    for c in todo:   # one `alkd run` per (dataset, backbone, seed, budget, options): checkpoints and difficulty shared
+        groups.setdefault((c.dataset, c.backbone, c.seed, c.budget, c.options), []).append(c.method)
+    for (dataset, backbone, seed, budget, options), methods in groups.items():
         command = [sys.executable, "-c", "from core.cli import main; main()", "run", "--dataset", dataset,
                    "--backbone", backbone, "--method", ",".join(methods), "--teacher", "replay",
                    "--seeds", str(seed), "--group", GROUP, "--tag", "budget_curve", "--no-save-model"]
         if budget is not None:
             command += ["--budget", str(budget)]
-        if lists != "llm":
-            command += ["--option", f"lists={lists}"]
+        for key, value in options:
+            command += ["--option", f"{key}={value}"]
         print(" ".join(command[3:]), flush=True)
         if not dry:
             subprocess.run(command, cwd=ROOT, check=False)
@@ -178,6 +214,10 @@ def _returned_start(frame: pd.DataFrame) -> str:
     return f"{int(flags.sum())}/{len(flags)}"
 
 
+def options_text(options: Options) -> str:
+    return ", ".join(f"{k}={v}" for k, v in options) or "defaults: warm start, lambda=1, T=2"
+
+
 def _fmt_p(p: float) -> str:
     return "n/a" if not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
@@ -189,11 +229,15 @@ def gate_section(values: pd.DataFrame) -> list[str]:
              "is the starting model (the joint recipe never returns it; see README).", "",
              "| dataset | backbone | method | n | NDCG@10 | Δ vs Student | p | returned start |",
              "|---|---|---|---|---|---|---|---|"]
-    passed = []
+    passed, tuning = [], []
     for (dataset, backbone), cell in values[values["method"].isin(GATE_METHODS)].groupby(["dataset", "backbone"]):
         student = cell[cell["method"] == "student"]
+        tuned = tuned_tr(cell, dataset, backbone)
+        tuning += [(dataset, backbone, row, row["options"] == tuned) for _, row in
+                   cell[(cell["method"] == "tr") & (cell["seed"] == 0)].iterrows()]
         for method in GATE_METHODS:
-            rows = cell[cell["method"] == method]
+            setting = tuned if method == "tr" else ()
+            rows = cell[(cell["method"] == method) & cell["options"].map(lambda o: o == setting)]
             if rows.empty:
                 continue
             seeds = sorted(set(rows["seed"]) & set(student["seed"]))
@@ -201,15 +245,24 @@ def gate_section(values: pd.DataFrame) -> list[str]:
                                 student[student["seed"].isin(seeds)]["run_id"].tolist())
                         if method != "student" and seeds else (float("nan"), float("nan")))
             mean, half = rows["value"].mean(), ci95(rows["value"].to_numpy())
-            lines.append(f"| {dataset} | {backbone} | {LABEL[method]} | {len(rows)} | {mean:.5f} ± {half:.5f} | "
+            name = LABEL[method] + (f" ({options_text(tuned)})" if method == "tr" else "")
+            lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {mean:.5f} ± {half:.5f} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | "
                          f"{_returned_start(rows) if method in ('tr', 'rd') else ''} |")
-            if method == "tr" and np.isfinite(p):
+            if method == "tr" and seeds:
                 passed.append((dataset, backbone, len(seeds), delta, p))
+    lines += ["", "TR's setting per cell was chosen on seed 0 by VALIDATION NDCG@10 (test shown for information only):",
+              "", "| dataset | backbone | TR setting | valid NDCG@10 | test NDCG@10 | chosen |", "|---|---|---|---|---|---|"]
+    valid = store.query("SELECT run_id, value FROM metrics WHERE split = 'valid' AND metric || '@' || k = ?",
+                        [METRIC]).set_index("run_id")["value"]
+    for dataset, backbone, row, chosen in tuning:
+        lines.append(f"| {dataset} | {backbone} | {options_text(row['options'])} | {valid.get(row['run_id'], np.nan):.5f}"
+                     f" | {row['value']:.5f} | {'yes' if chosen else ''} |")
     lines.append("")
     for dataset, backbone, n, delta, p in passed:
-        verdict = "passes" if delta > 0 and p < 0.05 and n >= 5 else (
-            "beats Student but over fewer than 5 seeds" if delta > 0 and p < 0.05 else "does NOT pass")
+        significant = bool(np.isfinite(p) and delta > 0 and p < 0.05)
+        verdict = "passes" if significant and n >= 5 else (
+            "beats Student but over fewer than 5 seeds" if significant else "does NOT pass")
         lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {n} seeds): "
                      f"the gate {verdict}.")
     return lines + [""]
@@ -333,7 +386,8 @@ def report(output: Path = OUTPUT, plot_path: Path = PLOT) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phase", choices=["gate", "curve", "all"], default="all")
+    parser.add_argument("--phase", choices=["tune", "gate", "curve", "all"], default="all",
+                        help="all = tune, then gate, then curve")
     parser.add_argument("--datasets", default="alkdrec-ml,alkdrec-games")
     parser.add_argument("--backbones", default="fpmc,sasrec")
     parser.add_argument("--seeds", default="0-4")
@@ -346,9 +400,10 @@ def main() -> None:
     if (archive / "runs.parquet").exists():
         print(f"imported {store.import_runs(archive)} runs from {archive}")
     if not args.report_only:
-        cells = planned_cells(args.phase, args.datasets.split(","), args.backbones.split(","),
-                              parse_seeds(args.seeds))
-        run_missing(cells, args.dry_run)
+        phases = ["tune", "gate", "curve"] if args.phase == "all" else [args.phase]
+        for phase in phases:   # planned after the previous phase ran: the gate reads the tuning's result
+            run_missing(planned_cells(phase, args.datasets.split(","), args.backbones.split(","),
+                                      parse_seeds(args.seeds)), args.dry_run)
     done = done_runs()
     if not done.empty and not args.dry_run:
         store.export_runs(done["run_id"].tolist(), archive)

@@ -26,16 +26,18 @@ def script():
 
 
 def seed_run(method: str, seed: int, ranks: np.ndarray, budget: int | None = None, lists: str | None = None,
-             returned_start: bool = False) -> str:
+             returned_start: bool = False, options: dict | None = None, valid: float | None = None) -> str:
     """A done run of group `budget` on alkdrec-ml / fpmc whose test ranks are `ranks` (0-based)."""
-    run_id = f"b-{method}-{seed}-{budget}-{lists}"
-    options = {"lists": lists} if lists else {}
+    options = dict(options or {}) | ({"lists": lists} if lists else {})
+    run_id = "-".join(["b", method, str(seed), str(budget), *(f"{k}_{v}" for k, v in sorted(options.items()))])
     store.create_run(run_id, kind="distill", dataset="alkdrec-ml", backbone="fpmc", method=method, teacher="replay",
                      seed=seed, config={"options": options, "extra": {"distill": {"returned_start": returned_start}}},
                      versions={})
     store.set_run_fields(run_id, groups="budget", budget=budget, n_labelled=budget or 0)
     ndcg = float(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0).mean())
     store.save_metrics(run_id, "test", {"ndcg@10": ndcg})
+    if valid is not None:
+        store.save_metrics(run_id, "valid", {"ndcg@10": valid})
     store.save_session_results(run_id, "test", np.arange(len(ranks)), np.ones(len(ranks), dtype=int), ranks)
     store.finish_run(run_id, "done")
     return run_id
@@ -80,3 +82,21 @@ def test_the_gate_fails_when_tr_does_not_beat_the_student(script, tmp_path):
         seed_run("student", seed, ranks)
         seed_run("tr", seed, ranks[::-1].copy())
     assert "the gate does NOT pass" in script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+
+
+def test_tr_setting_is_chosen_on_validation_and_the_gate_uses_it(script, tmp_path):
+    rng = np.random.default_rng(2)
+    weak, strong = rng.integers(0, 60, 500), rng.integers(0, 12, 500)
+    for seed in range(5):
+        seed_run("student", seed, weak)
+    seed_run("tr", 0, strong, valid=0.010)                                       # best on test, worse on valid
+    scratch = {"init": "scratch", "kd_temperature": 1.0, "lambda": 0.3}
+    seed_run("tr", 0, weak, options=scratch, valid=0.020)
+    runs = script.done_runs()
+    chosen = script.tuned_tr(runs, "alkdrec-ml", "fpmc")
+    assert chosen == (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3"))
+    gate = script.planned_cells("gate", ["alkdrec-ml"], ["fpmc"], [0, 1], runs)
+    assert {c.options for c in gate if c.method == "tr"} == {chosen}
+    text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    assert "| TR (KD) (init=scratch, kd_temperature=1, lambda=0.3) | 1 |" in text          # only the chosen setting
+    assert "the gate does NOT pass" in text
