@@ -122,13 +122,16 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
             cells += [Cell(dataset, b, "tr", s, options=tuned_tr(runs, dataset, b)) for b in backbones for s in seeds]
         if phase in ("curve", "all"):
             pool = pool_size(dataset)
-            for budget in BUDGETS:
-                size = pool if budget == "pool" else int(budget)
-                budget_seeds = seeds if budget in FULL_SEED_BUDGETS else seeds[:3]
-                cells += [Cell(dataset, b, m, s, size) for b in backbones for m in CURVE_METHODS for s in budget_seeds]
-                if budget in FULL_SEED_BUDGETS:
-                    cells += [Cell(dataset, b, "alkdrec", s, size, (("lists", lists),)) for b in backbones
-                              for lists in CONTROLS for s in budget_seeds]
+            # seed-major: a grid stopped early still has whole curves for its first seeds
+            for seed in seeds:
+                for budget in BUDGETS:
+                    if budget not in FULL_SEED_BUDGETS and seed not in seeds[:3]:
+                        continue
+                    size = pool if budget == "pool" else int(budget)
+                    cells += [Cell(dataset, b, m, seed, size) for b in backbones for m in CURVE_METHODS]
+                    if budget in FULL_SEED_BUDGETS:
+                        cells += [Cell(dataset, b, "alkdrec", seed, size, (("lists", lists),)) for b in backbones
+                                  for lists in CONTROLS]
     return list(dict.fromkeys(cells))
 
 
