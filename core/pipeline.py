@@ -399,9 +399,9 @@ def _query_warnings(responses) -> list[str]:
     out = []
     usable, asked = int(counts["ok"]), len(responses)
     if usable * 2 < asked:
-        failures = [r for r in responses if not r.ok]
-        first = next((r.error for r in failures if r.error), "")
-        detail = f"; first: {first}"[:300] if first else ""
+        first = next((r.error for r in responses if r.status in ("failed", "error") and r.error), "")
+        skipped = next((r.error for r in responses if r.status == "skipped" and r.error), "")
+        detail = (f"; first error: {first}"[:300] if first else "") + (f"; {skipped}"[:300] if skipped else "")
         out.append(f"only {usable} of {asked} sessions got a usable ranking (failed {int(counts['failed'])}, error "
                    f"{int(counts['error'])}, not asked {int(counts['skipped'])}){detail}")
     return out
@@ -416,16 +416,35 @@ def first_round_sessions(config: RunConfig, method: str, provider: str) -> int:
     return config.budget
 
 
+LEAK_TEXT = {"forced": "label forced: the lists were made with the true next item forced into the LLM's candidates, "
+                       "so they overstate what a deployed LLM can do",
+             "filtered": "no-leak replay: recorded lists made with the label forced in, cut to our label-free "
+                         "candidates", "none": ""}
+
+
 def label_leak(config: RunConfig, dataset: SessionDataset, forced_in_prompts: bool) -> str:
     """How the true next item could reach the lists a run distils: `forced` (the lists were made with it forced into
     the candidates: our prompts with force_label, or the authors' recorded GPT-4 lists, which were all made that
     way), `filtered` (such lists, ids outside our label-free candidates dropped: option lists=in-candidates), or
     `none`."""
-    authors_replay = config.teacher == "replay" and dataset.name in REPLAY_PREFIX and (
-        not config.replay_path or Path(config.replay_path).is_dir())     # a folder: the authors' files there
+    authors_replay = config.teacher == "replay" and not config.replay_path and dataset.name in REPLAY_PREFIX
+    return _leak(authors_replay, forced_in_prompts, config.options.get("lists"))
+
+
+def stored_label_leak(teacher: str, dataset: str, config: dict[str, Any]) -> str:
+    """label_leak of a stored LLM run from its runs row; runs stored before it was recorded are judged the same way."""
+    extra = config.get("extra") or {}
+    if extra.get("label_leak"):
+        return str(extra["label_leak"])
+    authors_replay = teacher == "replay" and not config.get("replay_path") and dataset in REPLAY_PREFIX
+    forced = bool(extra.get("force_label") or config.get("force_label"))
+    return _leak(authors_replay, forced, (config.get("options") or {}).get("lists"))
+
+
+def _leak(authors_replay: bool, forced_in_prompts: bool, lists: str | None) -> str:
     if not (authors_replay or forced_in_prompts):
         return "none"
-    return "filtered" if config.options.get("lists") == "in-candidates" and not forced_in_prompts else "forced"
+    return "filtered" if lists == "in-candidates" and not forced_in_prompts else "forced"
 
 
 def asked_calls(responses) -> int:

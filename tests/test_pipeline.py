@@ -80,6 +80,17 @@ def test_label_leak_is_recorded(teacher, force, options, expected):
     assert label_leak(config, dataset, forced_in_prompts=force) == expected
 
 
+@pytest.mark.parametrize("teacher, dataset, config, expected", [
+    ("replay", "alkdrec-ml", {"options": {}}, "forced"),                         # stored before label_leak existed
+    ("replay", "alkdrec-games", {"options": {"lists": "in-candidates"}}, "filtered"),
+    ("replay", "alkdrec-ml", {"replay_path": "mine.jsonl"}, "none"),
+    ("simulated", "tiny", {"extra": {"force_label": True}}, "forced"),
+    ("openai", "tiny", {"extra": {"label_leak": "none"}}, "none")])
+def test_stored_label_leak(teacher, dataset, config, expected):
+    from core.pipeline import stored_label_leak
+    assert stored_label_leak(teacher, dataset, config) == expected
+
+
 @pytest.mark.integration
 def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkeypatch):
     from core.models import create

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
+from core.pipeline import LEAK_TEXT, stored_label_leak
 from dashboard import data
 
 st.title("Sessions")
 
-runs = data.read("SELECT r.run_id, r.dataset, r.method, r.teacher, r.seed, r.created_at FROM runs r"
+runs = data.read("SELECT r.run_id, r.dataset, r.method, r.teacher, r.seed, r.config, r.created_at FROM runs r"
                  " WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)"
                  " ORDER BY r.created_at DESC")
 if runs.empty:
@@ -20,6 +23,9 @@ run_id = st.selectbox("Run", list(runs["run_id"]), key="run",
                       format_func=lambda r: f"{r} — {info.loc[r, 'method']} · {info.loc[r, 'dataset']} · "
                                             f"{info.loc[r, 'teacher']} · seed {info.loc[r, 'seed']}")
 dataset, teacher = info.loc[run_id, "dataset"], info.loc[run_id, "teacher"]
+leak = stored_label_leak(teacher, dataset, json.loads(info.loc[run_id, "config"] or "{}"))
+if leak != "none":
+    st.warning(f"**{LEAK_TEXT[leak].split(':')[0]}** — {LEAK_TEXT[leak].split(':', 1)[1].strip()}.")
 if teacher == "simulated":
     st.warning("Teacher: **simulated** — a what-if stand-in that hits the true next item with a set probability; "
                "its rankings and rationales are not from an LLM.")

@@ -108,9 +108,12 @@ def test_runs_table_cancel_and_delete(seeded, app):
     row = table[table["run_id"] == "g1-student-s0"].iloc[0]
     assert row["effective"] == "failed" and "training epoch 3" in row["message"]
     assert any("process" in t and "gone" in t for t in texts(at, "error"))
+    # seen dead, so stored failed ('process died'): Cancel has nothing left to stop
+    stored = store.query("SELECT status, message FROM runs WHERE run_id = 'g1-student-s0'").iloc[0]
+    assert (stored["status"], stored["message"]) == ("failed", "process died: training epoch 3")
     at.multiselect(key="chosen").set_value(["g1-student-s0"]).run()
     at.button(key="cancel").click().run()
-    assert store.query("SELECT status FROM runs WHERE run_id = 'g1-student-s0'")["status"].iloc[0] == "cancelled"
+    assert store.query("SELECT status FROM runs WHERE run_id = 'g1-student-s0'")["status"].iloc[0] == "failed"
     saved = save_model(create("fpmc", 20, 4, 5), model_path("g1-alkdrec-s0"), {"run_id": "g1-alkdrec-s0"})
     at.multiselect(key="chosen").set_value(["g1-alkdrec-s0"]).run()
     assert any("alkd recommend g1-alkdrec-s0" in c.value for c in at.code)
@@ -133,6 +136,71 @@ def test_cancel_sends_sigterm_to_a_live_process(seeded):
         assert child.wait(timeout=10) == -15
     finally:
         child.kill()
+
+
+def test_cancel_never_signals_a_process_that_reused_the_pid(seeded):
+    import subprocess
+    import sys
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:   # the run's process started at another time: the pid now belongs to this stranger
+        with store.write() as con:
+            con.execute("UPDATE runs SET status = 'running', pid = ?, pid_started = ? WHERE run_id = 'g1-student-s1'",
+                        [stranger.pid, store.process_started(stranger.pid) - 1])
+        message = data.cancel("g1-student-s1")
+        assert "SIGTERM" not in message and "process gone" in message
+        assert stranger.poll() is None
+        assert store.query("SELECT status FROM runs WHERE run_id = 'g1-student-s1'")["status"][0] == "cancelled"
+        with store.write() as con:   # the same process, recorded with its own start time: signalled
+            con.execute("UPDATE runs SET status = 'running', pid = ?, pid_started = ? WHERE run_id = 'g1-student-s2'",
+                        [stranger.pid, store.process_started(stranger.pid)])
+        assert "SIGTERM" in data.cancel("g1-student-s2")
+        assert stranger.wait(timeout=10) == -15
+    finally:
+        stranger.kill()
+
+
+def test_runs_page_stores_a_run_with_a_reused_pid_as_failed(seeded, app):
+    import os
+    with store.write() as con:   # our own pid, but the run's process started at another time
+        con.execute("UPDATE runs SET status = 'running', pid = ?, pid_started = ?, message = 'epoch 2'"
+                    " WHERE run_id = 'g1-random-s1'", [os.getpid(), store.process_started(os.getpid()) - 1])
+        con.execute("UPDATE runs SET status = 'running', pid = ?, pid_started = ?, message = 'epoch 5'"
+                    " WHERE run_id = 'g1-random-s2'", [os.getpid(), store.process_started(os.getpid())])
+    at = app("runs")
+    table = at.dataframe[0].value.set_index("run_id")
+    assert table.loc["g1-random-s1", "effective"] == "failed" and table.loc["g1-random-s2", "effective"] == "running"
+    stored = store.query("SELECT run_id, status, message FROM runs WHERE run_id LIKE 'g1-random-s%' ORDER BY run_id")
+    assert stored["status"].tolist() == ["done", "failed", "running"]
+    assert stored["message"][1] == "process died: epoch 2"
+
+
+def test_compare_counts_only_done_runs_once_per_configuration_and_seed(seeded, app):
+    import pandas as pd
+    stored = store.query("SELECT r.run_id, r.method, r.seed, m.value FROM metrics m JOIN runs r USING (run_id)"
+                         " WHERE m.split = 'test' AND m.k = 10 AND m.metric = 'ndcg'").set_index("run_id")
+    with store.write() as con:
+        # a rerun of alkdrec seed 1 (same settings, newer) replaces the earlier copy; the failed, cancelled and
+        # running ones (partial metrics) and are not counted
+        for run_id, status, value in (("g1-alkdrec-s1-rerun", "done", 0.9), ("g1-student-s0-failed", "failed", 0.8),
+                                      ("g1-student-s1-cancelled", "cancelled", 0.7),
+                                      ("g1-random-s2-running", "running", 0.6)):
+            source = run_id.rsplit("-", 1)[0]
+            con.execute("INSERT INTO runs SELECT * REPLACE (? AS run_id, ? AS status, created_at + INTERVAL 1 HOUR"
+                        " AS created_at, NULL AS pid) FROM runs WHERE run_id = ?", [run_id, status, source])
+            con.execute("INSERT INTO metrics SELECT ? AS run_id, split, metric, k, ? AS value FROM metrics"
+                        " WHERE run_id = ?", [run_id, value, source])
+    at = app("compare")
+    at.multiselect(key="groups").set_value(["g1"]).run()
+    summary = at.dataframe[0].value.set_index("config")
+    assert summary["seeds"].to_dict() == {"student": 3, "random": 3, "alkdrec": 3}
+    alkdrec = [0.9 if seed == 1 else stored.loc[f"g1-alkdrec-s{seed}", "value"] for seed in range(3)]
+    assert summary.loc["alkdrec", "NDCG@10 mean"] == pytest.approx(np.mean(alkdrec))
+    for method in ("student", "random"):
+        values = [stored.loc[f"g1-{method}-s{seed}", "value"] for seed in range(3)]
+        assert summary.loc[method, "NDCG@10 mean"] == pytest.approx(np.mean(values))
+    frame = data.comparable_runs(data.runs())
+    assert len(frame) == 9 and "g1-alkdrec-s1" not in set(frame["run_id"])
+    assert isinstance(frame, pd.DataFrame)
 
 
 def test_compare_table_equals_the_store(seeded, app):
@@ -173,6 +241,18 @@ def test_sessions_page_shows_the_rationale(seeded, app):
     at.multiselect(key="category").set_value([]).run()
     at.text_input(key="search").set_value("no such title anywhere").run()
     assert "0 of 8" in " ".join(texts(at, "caption"))
+
+
+def test_sessions_page_labels_label_forced_lists(seeded, app):
+    at = app("sessions")
+    at.selectbox(key="run").set_value("g1-alkdrec-s0").run()
+    assert not any("label forced" in t for t in texts(at, "warning"))
+    config = json.loads(store.query("SELECT config FROM runs WHERE run_id = 'g1-alkdrec-s0'")["config"][0])
+    config.setdefault("extra", {})["label_leak"] = "forced"
+    store.set_run_fields("g1-alkdrec-s0", config=config)
+    at = app("sessions")
+    at.selectbox(key="run").set_value("g1-alkdrec-s0").run()
+    assert any("label forced" in t and "true next item" in t for t in texts(at, "warning"))
 
 
 def test_costs_page(seeded, app):
