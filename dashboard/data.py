@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ def clear_cache() -> None:
 
 
 RUNS_SQL = """
-SELECT r.run_id, r.status, r.stage, r.step, r.total, r.message, r.pid, r.dataset, r.backbone, r.method, r.teacher,
+SELECT r.run_id, r.status, r.stage, r.step, r.total, r.message, r.pid, r.pid_started, r.host, r.dataset, r.backbone,
+       r.method, r.teacher, r.config,
        coalesce(json_extract_string(r.config, '$.model'), json_extract_string(r.config, '$.teacher_model')) AS model,
        r.seed, r.budget, r.usd_cap, coalesce(r.usd_spent, 0) AS usd_spent, coalesce(r.n_labelled, 0) AS n_labelled,
        r.groups, r.tags, r.kind, r.created_at, r.updated_at, r.finished_at, m.ndcg10, m.recall10
@@ -88,13 +90,19 @@ ORDER BY r.created_at DESC
 
 
 def runs() -> pd.DataFrame:
-    """All runs with an `effective` status (a running run whose process is gone reads 'failed') and progress."""
+    """All runs with an `effective` status and progress. A 'running' run whose process is gone (or whose pid now
+    belongs to a process that started at another time) is stored as failed ('process died') when first seen here;
+    in the frame that saw it, `status` is still the 'running' it was read as and `effective` is 'failed'."""
     frame = read(RUNS_SQL, live=True)
     if frame.empty:
         frame["effective"] = pd.Series(dtype=str)
         frame["progress"] = pd.Series(dtype=float)
         return frame
-    dead = (frame["status"] == "running") & ~frame["pid"].map(pid_alive)
+    dead = (frame["status"] == "running") & ~pd.Series(
+        [pid_alive(p, started, host) for p, started, host in zip(frame["pid"], frame["pid_started"], frame["host"])],
+        index=frame.index, dtype=bool)
+    if dead.any():
+        store.mark_dead(frame.loc[dead, "run_id"].tolist(), db())   # the next read shows them failed
     frame["effective"] = np.where(dead, "failed", frame["status"])
     frame.loc[dead, "message"] = ("process died: " + frame.loc[dead, "message"].fillna("").astype(str)).str.rstrip(": ")
     total = frame["total"].fillna(0).astype(float)
@@ -103,6 +111,35 @@ def runs() -> pd.DataFrame:
     frame["progress"] = frame["progress"].clip(0, 1)
     frame["tags"] = frame["tags"].map(lambda t: list(t) if t is not None and not isinstance(t, float) else [])
     return frame
+
+
+#: what makes two runs the same configuration on the Compare page (with config_key: their settings but the seed).
+CONFIG_COLUMNS = ["dataset", "backbone", "method", "teacher", "model", "budget", "usd_cap", "config_key"]
+
+
+def config_key(config: Any) -> str:
+    """A run's stored config (JSON) without what differs between seeds of one configuration (seed, device) and what
+    the run added after it ran (extra): equal for two runs of the same settings."""
+    try:
+        settings = json.loads(config) if isinstance(config, str) else dict(config or {})
+    except (TypeError, ValueError):
+        return str(config)
+    for name in ("seed", "device", "extra"):
+        settings.pop(name, None)
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs the Compare page counts, from `runs()`: only finished ones (effective 'done': a failed, cancelled or
+    still running run may hold partial metrics) and one per (configuration, seed) - the newest, so a rerun replaces
+    its earlier copy instead of counting twice. Adds column config_key."""
+    if frame.empty:
+        return frame.assign(config_key=pd.Series(dtype=str))
+    done = frame[frame["effective"] == "done"].copy()
+    done["config_key"] = done["config"].map(config_key) if "config" in done else ""
+    newest = done.sort_values("created_at", ascending=False, kind="stable")
+    newest = newest.drop_duplicates([c for c in CONFIG_COLUMNS if c in newest] + ["seed"], keep="first")
+    return done.loc[done.index.isin(newest.index)]
 
 
 def datasets() -> pd.DataFrame:
@@ -200,47 +237,61 @@ def dataset_titles(name: str) -> tuple[dict[int, str], pd.DataFrame]:
 _children: dict[int, subprocess.Popen] = {}
 
 
-def pid_alive(pid: Any) -> bool:
-    """Whether process `pid` runs (a zombie or a reaped child of ours counts as gone). Unknown pid: alive."""
-    if pid is None or pd.isna(pid):
-        return True
-    pid = int(pid)
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
+def pid_alive(pid: Any, started: Any = None, host: Any = None) -> bool:
+    """Whether a run's process runs (store.process_alive: gone, a zombie, or a reused pid count as dead; a run of
+    another host or without a pid as alive); a child we launched that has exited counts as gone (and is reaped)."""
+    if pid is not None and not pd.isna(pid):
+        child = _children.get(int(pid))
+        if child is not None and child.poll() is not None:
+            return False
+    return store.process_alive(pid, started, host)
+
+
+def _signal(pid: int, started: Any, signum: int) -> bool:
+    """Send `signum` to `pid` only if it is still the process that started at `started` (when known); False if it
+    is gone or another process now has the pid. On Linux through a pidfd, so the pid cannot be reused between the
+    check and the signal."""
+    opener = getattr(os, "pidfd_open", None)
     try:
-        os.kill(pid, 0)
+        handle = opener(pid) if opener is not None else None
+    except OSError:
+        return False                      # no such process
+    try:
+        if started is not None and not pd.isna(started):
+            now_started = store.process_started(pid)
+            if now_started is not None and now_started != int(started):
+                return False
+        if handle is not None:
+            signal.pidfd_send_signal(handle, signum)
+        else:
+            os.kill(pid, signum)
+        return True
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
+    finally:
+        if handle is not None:
+            os.close(handle)
 
 
 def cancel(run_id: str) -> str:
-    """SIGTERM the run's process (the CLI then marks it cancelled); if the process is gone, mark it here."""
-    frame = store.query("SELECT status, pid FROM runs WHERE run_id = ?", [run_id], db())
+    """SIGTERM the run's process (the CLI then marks it cancelled) - only if it is still the process that started the
+    run (same start time, this host); if the process is gone, mark the run cancelled here."""
+    frame = store.query("SELECT status, pid, pid_started, host FROM runs WHERE run_id = ?", [run_id], db())
     if frame.empty:
         return f"no run {run_id}"
-    status, pid = frame["status"].iloc[0], frame["pid"].iloc[0]
+    status, pid, started, host = (frame[c].iloc[0] for c in ("status", "pid", "pid_started", "host"))
     if status in TERMINAL:
         return f"{run_id} is already {status}"
-    if pid is not None and not pd.isna(pid) and pid_alive(pid):
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-            clear_cache()
-            return f"sent SIGTERM to process {int(pid)}; the run will be marked cancelled"
-        except ProcessLookupError:
-            pass
+    if isinstance(host, str) and host and host != socket.gethostname():
+        return f"{run_id} runs on host {host}: cancel it there (or stop its process {pid})"
+    if pid is not None and not pd.isna(pid) and pid_alive(pid, started, host) \
+            and _signal(int(pid), started, signal.SIGTERM):
+        clear_cache()
+        return f"sent SIGTERM to process {int(pid)}; the run will be marked cancelled"
     with store.write(db()) as con:
         con.execute("UPDATE runs SET status = 'cancelled', message = 'cancelled from the dashboard (process was gone)',"
-                    " finished_at = ?, updated_at = ? WHERE run_id = ?", [store.now(), store.now(), run_id])
+                    " finished_at = ?, updated_at = ? WHERE run_id = ? AND status NOT IN ('done', 'failed', 'cancelled')",
+                    [store.now(), store.now(), run_id])
     clear_cache()
     return f"{run_id}: process gone, marked cancelled"
 

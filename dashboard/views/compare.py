@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -16,7 +17,9 @@ st.title("Compare")
 NAMES = {"recall": "HR", "ndcg": "NDCG", "mrr": "MRR"}
 
 runs = data.runs()
-finished = runs[runs["ndcg10"].notna() | runs["recall10"].notna()] if not runs.empty else runs
+# done runs only, one per (configuration, seed): the newest (a rerun replaces its earlier copy)
+finished = data.comparable_runs(runs)
+finished = finished[finished["ndcg10"].notna() | finished["recall10"].notna()]
 groups = [g for g in finished["groups"].dropna().unique()] if not finished.empty else []
 c = st.columns([2, 3])
 picked_groups = c[0].multiselect("Groups", groups, default=groups[:1], key="groups")
@@ -32,9 +35,17 @@ long = data.metrics_long(list(selected["run_id"]))
 ks = sorted(int(k) for k in long["k"].dropna().unique())
 c = st.columns(3)
 k = c[0].selectbox("K", ks, index=ks.index(10) if 10 in ks else 0, key="k")
-varying = [col for col in ("dataset", "backbone", "teacher") if selected[col].nunique() > 1]
+# a label names what varies: dataset/backbone/teacher across the selection, the LLM model/budget within a method
+varying = [col for col in ("dataset", "backbone", "teacher") if selected[col].nunique() > 1] + \
+    [col for col in ("model", "budget") if selected.groupby("method")[col].nunique().max() > 1]
 labels = selected.set_index("run_id").apply(
-    lambda r: " · ".join([str(r["method"])] + [str(r[col]) for col in varying]), axis=1)
+    lambda r: " · ".join([str(r["method"])] + [f"budget {r[col]:g}" if col == "budget" and pd.notna(r[col])
+                                               else str(r[col]) for col in varying]), axis=1)
+# two configurations that differ only in other settings (e.g. --option) get a short settings hash each
+settings = selected.set_index("run_id")["config_key"]
+shared = settings.groupby(labels).transform("nunique") > 1
+labels = labels.where(~shared, labels + " [" + settings.map(
+    lambda k: hashlib.sha256(str(k).encode()).hexdigest()[:6]) + "]")
 wide = long[long["k"] == k].pivot_table(index="run_id", columns="metric", values="value").reset_index()
 wide = wide.merge(selected[["run_id", "seed", "n_labelled", "usd_spent"]], on="run_id")
 wide["config"] = wide["run_id"].map(labels)
