@@ -172,6 +172,8 @@ def runs() -> None:
 @click.option("--dataset", default=None)
 @click.option("--limit", type=int, default=50, show_default=True)
 def runs_list(dataset: str | None, limit: int) -> None:
+    """Newest runs first; a 'running' run whose process is gone is stored as failed first (store.reap_dead_runs)."""
+    store.reap_dead_runs()
     frame = store.query(
         "SELECT r.run_id, r.status, r.dataset, r.backbone, r.role, r.method, r.seed, r.stage, "
         " (SELECT value FROM metrics m WHERE m.run_id = r.run_id AND m.split = 'test' AND m.metric = 'ndcg'"
@@ -188,6 +190,8 @@ def runs_list(dataset: str | None, limit: int) -> None:
 @runs.command("show")
 @click.argument("run_id")
 def runs_show(run_id: str) -> None:
+    """Every field and metric of one run (a dead 'running' run is stored as failed first)."""
+    store.reap_dead_runs()
     run = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
     if run.empty:
         raise click.ClickException(f"no run {run_id!r}; see `alkd runs list`")
@@ -243,7 +247,11 @@ def runs_delete(run_ids: tuple[str, ...], group: str | None, dataset: str | None
 def runs_import(directory: Path) -> None:
     """Add runs exported by `alkd runs export` (runs already present are kept as they are)."""
     check_export_dir(directory, store.RUN_TABLES)
-    console.print(f"imported {store.import_runs(directory)} new runs from {directory}")
+    try:
+        added = store.import_runs(directory)
+    except DataError as error:     # e.g. a run id that is not a plain name: nothing was imported
+        raise click.ClickException(str(error)) from None
+    console.print(f"imported {added} new runs from {directory}")
 
 
 for _command in (run_cmd, estimate_cmd, hints_cmd, recommend_cmd):
