@@ -317,3 +317,56 @@ def test_sigterm_mid_query_starts_no_new_call_and_records_the_finished(csv_datas
     assert (rows["status"] == "ok").sum() == answered == n_calls   # every finished call recorded, none pending
     runs = store.query("SELECT status FROM runs")
     assert runs["status"].tolist() == ["cancelled"]
+
+
+# ---- results that say what happened ---------------------------------------------------------------------------
+
+def _cli(dataset: str, url: str, *extra: str):
+    from click.testing import CliRunner
+
+    from core.cli import main
+    return CliRunner().invoke(main, ["run", "--dataset", dataset, "--method", "alkdrec", "--teacher", "openai",
+                                     "--model", "gpt-4o-mini", "--base-url", url, "--budget", "20",
+                                     "--option", "max_epochs=1", "--no-save-model", *extra])
+
+
+def test_a_run_whose_every_call_failed_is_failed_not_done(csv_dataset):
+    # before: status done, exit 0, n_labelled 20 and the student's metrics
+    result = _cli(csv_dataset, _dead_url())
+    assert result.exit_code != 0
+    run = store.query("SELECT status, message, n_labelled FROM runs").iloc[0]
+    assert run["status"] == "failed" and "no usable ranking" in run["message"]
+    assert "circuit breaker" in run["message"] and "\n" not in run["message"]
+    assert store.query("SELECT count(*) AS n FROM metrics")["n"][0] == 0
+
+
+def test_failed_answers_are_not_labels_nor_incorrect(csv_dataset, fake_server):
+    def behaviour(call):  # two sessions in three answer without any ranking (repair included)
+        return FakeReply(text="I cannot rank these.") if hash(call.user) % 3 else None
+
+    server = fake_server(behaviour)
+    result = _cli(csv_dataset, server.openai_url)
+    assert result.exit_code == 0, result.output
+    calls = store.query("SELECT status, call_key FROM llm_calls")
+    run = store.query("SELECT run_id, n_labelled, status FROM runs").iloc[0]
+    picked = store.query("SELECT session_id, category, call_key FROM selections WHERE picked")
+    usable = picked["call_key"].isin(calls.loc[calls["status"] == "ok", "call_key"])
+    assert run["status"] == "done" and run["n_labelled"] == usable.sum() < len(picked)
+    assert picked.loc[usable, "category"].notna().all() and picked.loc[~usable, "category"].isna().all()
+    if usable.sum() * 2 < len(picked):
+        assert "warning:" in result.output and "usable ranking" in result.output
+
+
+def test_the_console_and_the_run_say_the_cap_was_reached(csv_dataset, fake_server, tmp_path, monkeypatch):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('models."pricey" = { input = 1000.0, output = 1000.0 }\n')
+    monkeypatch.setenv("ALKD_PRICES", str(prices))
+    server = fake_server()
+    result = _cli(csv_dataset, server.openai_url, "--model", "pricey", "--usd-cap", "8", "--launch-usd-cap", "9")
+    assert result.exit_code == 0, result.output
+    assert "USD cap $8.0000 reached" in result.output and "launch cap" in result.output
+    run = store.query("SELECT usd_spent, config FROM runs").iloc[0]
+    import json
+    note = json.loads(run["config"])["extra"]["usd"]
+    assert note["cap_reached"] and "reached" in note["message"] and 0 < run["usd_spent"] <= 8.0
+    assert run["usd_spent"] == pytest.approx(store.query("SELECT sum(usd) AS s FROM llm_calls")["s"][0])
