@@ -279,10 +279,10 @@ def load_checkpoint(path: Path, dataset: SessionDataset, device: torch.device) -
         saved = torch.load(path, map_location=device, weights_only=True)
         if not isinstance(saved, dict) or not {"state", "config", "curve", "best_epoch", "seconds"} <= set(saved):
             raise ValueError("missing keys")
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as error:
-        reason = " ".join(str(error).split())[:160]
-        raise ValueError(f"{path}: not a checkpoint alkd can load safely ({reason}) (fix: delete the file; the "
-                         "next run trains the model again)") from None
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as error:
+        # our own words: torch's would suggest weights_only=False, i.e. running what the file holds
+        raise ValueError(f"{path}: not a checkpoint alkd can load safely ({type(error).__name__} while reading it) "
+                         "(fix: delete the file; the next run trains the model again)") from None
     config = TrainConfig(**saved["config"])
     model = create(config.backbone, dataset.n_items, config.dim, window(dataset, config))
     model.load_state_dict(saved["state"])

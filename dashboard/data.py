@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from core import store
 from core.cli_format import parse_pairs, parse_seeds
 from core.model_files import model_path
-from core.paths import data_home, db_path
+from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
 
 BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
@@ -304,7 +304,9 @@ def delete(run_ids: Sequence[str]) -> int:
 
 
 def model_file(run_id: str) -> Path | None:
-    """The run's saved model file (data/models/RUN_ID.pt), or None when it has none."""
+    """The run's saved model file (data/models/RUN_ID.pt), or None when it has none (or its id is no plain name)."""
+    if not is_safe_name(run_id):
+        return None
     path = model_path(run_id)
     return path if path.exists() else None
 
