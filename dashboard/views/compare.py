@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from scipy import stats
 
+from core.pipeline import stored_label_leak
 from dashboard import data
 
 st.title("Compare")
@@ -41,6 +43,11 @@ varying = [col for col in ("dataset", "backbone", "teacher") if selected[col].nu
 labels = selected.set_index("run_id").apply(
     lambda r: " · ".join([str(r["method"])] + [f"budget {r[col]:g}" if col == "budget" and pd.notna(r[col])
                                                else str(r[col]) for col in varying]), axis=1)
+# lists made with the true next item forced into the LLM's candidates are named so wherever a number is shown
+leak = selected.set_index("run_id").apply(lambda r: stored_label_leak(
+    r["teacher"], r["dataset"], json.loads(r["config"]) if isinstance(r["config"], str) else {})
+    if r["method"] in data.LLM_METHODS else "none", axis=1)
+labels = labels + leak.map({"forced": " · label forced", "filtered": " · no-leak replay"}).fillna("")
 # two configurations that differ only in other settings (e.g. --option) get a short settings hash each
 settings = selected.set_index("run_id")["config_key"]
 shared = settings.groupby(labels).transform("nunique") > 1

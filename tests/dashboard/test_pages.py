@@ -201,6 +201,17 @@ def test_compare_counts_only_done_runs_once_per_configuration_and_seed(seeded, a
     assert len(frame) == 9 and "g1-alkdrec-s1" not in set(frame["run_id"])
 
 
+def test_compare_labels_label_forced_configurations(seeded, app):
+    for seed in range(3):   # the alkdrec runs now say their lists were made with the label forced in
+        run_id = f"g1-alkdrec-s{seed}"
+        config = json.loads(store.query("SELECT config FROM runs WHERE run_id = ?", [run_id])["config"][0])
+        config.setdefault("extra", {})["label_leak"] = "forced"
+        store.set_run_fields(run_id, config=config)
+    at = app("compare")
+    configs = set(at.dataframe[0].value["config"])
+    assert "alkdrec · label forced" in configs and "random" in configs and "student" in configs
+
+
 def test_compare_table_equals_the_store(seeded, app):
     at = app("compare")
     summary = at.dataframe[0].value.set_index("config")
