@@ -163,6 +163,11 @@ class DistillContext:
         return training_instances(self.dataset, self.max_len, augment_prefixes=True)
 
     @property
+    def objective(self) -> str:
+        """The pairwise rows' objective: option `objective`, else bpr (paper) / bpr-inbatch (authors-code)."""
+        return str(self.param("objective") or ("bpr" if self.mode == "paper" else "bpr-inbatch"))
+
+    @property
     def recipe(self) -> str:
         return str(self.param("recipe") or ("finetune" if self.mode == "authors-code" else "joint"))
 
@@ -303,10 +308,10 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     return model, curve, facts
 
 
-def pairwise_term(ctx: DistillContext, rows: Instances, objective: str | None = None) -> Term:
-    """Weighted pairwise rows (window -> listed item, weight alpha): objective `bpr` (sampled negatives, the paper),
-    `bpr-inbatch` (the authors' code) or `ce`; the row weights normalised by their sum per batch."""
-    objective = str(objective or ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
+def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:
+    """Weighted pairwise rows (window -> listed item, weight alpha): ctx.objective `bpr` (sampled negatives, the
+    paper), `bpr-inbatch` (the authors' code) or `ce`; the row weights normalised by their sum per batch."""
+    objective = ctx.objective
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     tensors = [torch.as_tensor(a) for a in (rows.inputs, rows.lengths, rows.targets)]

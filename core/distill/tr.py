@@ -45,8 +45,7 @@ def distil_teacher(ctx: DistillContext) -> DistillResult:
 
 def term_objective(ctx: DistillContext) -> str:
     """The pairwise objective's stored name (sampled-bpr for the paper's BPR against uniform negatives)."""
-    objective = str(ctx.param("objective") or ("bpr" if ctx.mode == "paper" else "bpr-inbatch"))
-    return {"bpr": "sampled-bpr"}.get(objective, objective)
+    return {"bpr": "sampled-bpr"}.get(ctx.objective, ctx.objective)
 
 
 @register("rd", "teacher-rankings", description="RD (Tang & Wang 2018): ranking distillation of the teacher "

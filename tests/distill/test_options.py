@@ -11,10 +11,10 @@ import core.distill
 from core.distill import DEFAULTS, OPTIONS, validate_options
 
 
-def test_every_option_read_by_a_method_is_declared():
+def test_every_option_is_declared_and_every_declared_option_is_read():
     source = "\n".join(p.read_text() for p in Path(core.distill.__file__).parent.glob("*.py"))
-    read = set(re.findall(r'ctx\.param\("([a-z_]+)"\)', source))
-    assert read and read <= set(OPTIONS)
+    read = set(re.findall(r'(?:ctx|self)\.param\("([a-z_]+)"\)', source))
+    assert read == set(OPTIONS)
     assert DEFAULTS["lr"] == 1e-3 and DEFAULTS["patience"] == 5
 
 
