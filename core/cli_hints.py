@@ -62,6 +62,11 @@ def hints_cmd(dataset: str, teacher: str, model: str | None, base_url: str | Non
     options = {k: v for k, v in {"model": model, "base_url": base_url}.items() if v}
     provider = get_provider(teacher, **options)
     cases = teacher_cases(data, backbone, n_cases, seed)
-    hints = summarize_hints(provider, cases, dataset=dataset, domain=data.meta.get("domain"))
+    try:
+        hints = summarize_hints(provider, cases, dataset=dataset, domain=data.meta.get("domain"))
+    except (RuntimeError, ValueError) as error:     # the server failed or replied with no usable hints
+        where = f"{teacher}:{provider.model}" + (f" at {base_url}" if base_url else "")
+        raise click.ClickException(f"{where}: {error}; no hints stored (fix: check --base-url, --model and the "
+                                   "API key, then run `alkd hints` again)") from None
     note = " (simulated teacher: placeholder text, stored but never sent by `alkd run`)" if provider.simulated else ""
     click.echo(f"stored hints version {hints.version} for {dataset}{note}:\n" + "\n".join(hints.lines))
