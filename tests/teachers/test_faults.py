@@ -370,3 +370,12 @@ def test_the_console_and_the_run_say_the_cap_was_reached(csv_dataset, fake_serve
     note = json.loads(run["config"])["extra"]["usd"]
     assert note["cap_reached"] and "reached" in note["message"] and 0 < run["usd_spent"] <= 8.0
     assert run["usd_spent"] == pytest.approx(store.query("SELECT sum(usd) AS s FROM llm_calls")["s"][0])
+
+
+def test_a_failed_run_keeps_what_its_billed_calls_cost(csv_dataset, fake_server):
+    server = fake_server(lambda call: FakeReply(text="I cannot rank these."))   # billed, never usable
+    result = _cli(csv_dataset, server.openai_url)
+    assert result.exit_code != 0 and "no usable ranking" in result.output
+    run = store.query("SELECT status, usd_spent FROM runs").iloc[0]
+    paid = store.query("SELECT sum(usd) AS s FROM llm_calls")["s"][0]
+    assert run["status"] == "failed" and paid > 0 and run["usd_spent"] == pytest.approx(paid)
