@@ -301,7 +301,7 @@ def _say_money(extra: dict[str, Any]) -> None:
 @click.option("--dataset", required=True)
 @click.option("--teacher", default="openai", show_default=True)
 @click.option("--model", "model", default=None)
-@click.option("--budget", type=int, default=500, show_default=True)
+@click.option("--budget", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--batch", is_flag=True, help="price the provider's half-price batch API")
 def estimate_cmd(dataset: str, teacher: str, model: str | None, budget: int, batch: bool) -> None:
     """Expected tokens and USD of labelling BUDGET sessions of DATASET with a teacher."""
