@@ -69,3 +69,29 @@ def test_compat_ndcg_uses_the_authors_set_order():
     # the authors' 0-based ids {2, 9, 5} iterate as 9, 2, 5 in a Python set (slots 9 % 8, 2, 5): position 0
     assert result.metrics["compat_ndcg@3"] == pytest.approx(1.0)
     assert "compat_ndcg@3" not in evaluate(lambda part: scores, b, ks=(3,)).metrics
+
+
+def test_a_nan_scored_label_never_ranks_first():
+    # NaN compares False with everything, which read as "nothing beats the label" (rank 0, every metric 1.0); a
+    # NaN now counts as the lowest score
+    mixed = scores().clone()
+    mixed[0, 3] = float("nan")                      # session 0's label
+    mixed[1, 1] = float("nan")                      # session 1's label
+    ranks = target_ranks(mixed, batch())
+    assert ranks.tolist() == [2, 3]                 # behind every scored candidate: 4, 5 / 2, 3, 5
+    mixed[0, 3], mixed[0, 5] = 1.0, float("nan")    # a NaN candidate never beats a scored label either
+    assert target_ranks(mixed, batch()).tolist()[0] == 1
+
+
+def test_evaluate_refuses_nan_or_inf_scores_of_real_items():
+    from core.evaluate import NonFiniteScores
+    b = batch()
+    for bad in (float("nan"), float("inf")):
+        table = scores().clone()
+        table[1, 4] = bad
+        with pytest.raises(NonFiniteScores, match="1 of 2 sessions \\(first: session 11\\)"):
+            evaluate(lambda part: table, b)
+    table = scores().clone()
+    table[:, 0] = float("nan")                      # padding is never a candidate
+    table[0, 2] = -float("inf")                     # an item ruled out is allowed
+    assert evaluate(lambda part: table, b).ranks.tolist() == [2, 0]

@@ -96,3 +96,52 @@ def test_a_model_code_version_bump_changes_the_checkpoint_key(tiny, monkeypatch)
     assert checkpoint_path(tiny, config) != before
     monkeypatch.setattr(MODELS["stamp"], "version", 1)
     assert checkpoint_path(tiny, config) == before
+
+
+def test_a_diverged_training_is_refused_never_selected_or_cached(tiny):
+    from core.train import TrainingDiverged, checkpoint_path
+    # lr 1e30 sends the weights to inf/NaN in the first epoch; NaN scores used to rank every label first, so the
+    # diverged model "won" early stopping with every metric at 1.0 and was cached
+    config = TrainConfig(backbone="fpmc", dim=8, seed=0, lr=1e30, batch_size=16, max_epochs=5, patience=5)
+    with pytest.raises(TrainingDiverged) as error:
+        train(tiny, config, device="cpu")
+    message = str(error.value)
+    assert message.startswith("training diverged at epoch 1 (") and "lr 1e+30" in message
+    assert "fix: lower the learning rate" in message and "\n" not in message
+    assert not checkpoint_path(tiny, config).exists()
+
+
+def test_a_nan_loss_stops_fit_steps_at_once(tiny):
+    from core.train import TrainingDiverged, batch_indices, fit_steps
+    config = TrainConfig(backbone="fpmc", dim=8, seed=0, lr=0.01, batch_size=16, max_epochs=5, patience=5)
+    rows = training_instances(tiny, max_len=5, augment_prefixes=True)
+    model = create("fpmc", tiny.n_items, 8, 5)
+    steps = -(-len(rows) // 16)
+    batch = batch_indices(len(rows), 16)
+    calls = []
+
+    def step_loss(step_in_epoch, rng):
+        index = batch(step_in_epoch, rng)
+        calls.append(step_in_epoch)
+        loss = model.loss(torch.as_tensor(rows.inputs[index]), torch.as_tensor(rows.lengths[index]),
+                          torch.as_tensor(rows.targets[index]), "ce")
+        return loss * float("nan") if len(calls) == steps + 2 else loss      # second step of epoch 2
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch 2 \(loss nan\)"):
+        fit_steps(model, step_loss, steps, tiny.split("valid", 5), config, resolve_device("cpu"))
+    assert len(calls) == steps + 2                    # stopped at the first non-finite loss
+
+
+def test_nan_validation_scores_stop_fit_steps(tiny):
+    from core.train import TrainingDiverged, fit_steps
+    config = TrainConfig(backbone="fpmc", dim=8, seed=0, lr=0.01, batch_size=16, max_epochs=5, patience=5)
+    rows = training_instances(tiny, max_len=5, augment_prefixes=True)
+    model = create("fpmc", tiny.n_items, 8, 5)
+
+    def step_loss(step_in_epoch, rng):
+        loss = model.loss(torch.as_tensor(rows.inputs[:16]), torch.as_tensor(rows.lengths[:16]),
+                          torch.as_tensor(rows.targets[:16]), "ce")
+        with torch.no_grad():                         # the loss is finite, the weights it leaves are not
+            next(model.parameters()).fill_(float("nan"))
+        return loss
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 \(non-finite validation scores\)"):
+        fit_steps(model, step_loss, 1, tiny.split("valid", 5), config, resolve_device("cpu"))
