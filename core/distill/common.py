@@ -65,6 +65,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
     "valid_metric": ("ndcg@10", str, "validation metric for early stopping"),
     "valid_every": (20, int, "validate at least every N steps, as the authors (an epoch of fewer steps is validated "
                              "at its end)"),
+    "base_loss": (None, str, "the joint recipe's base loss on all training data: ce or bpr-inbatch (default: the "
+                             "student's own pre-training loss)"),
     "distill_batch": (256, int, "distillation rows (sessions for listwise) per joint step"),
     "objective": (None, str, "pairwise rows: bpr (paper), bpr-inbatch (authors-code) or ce"),
     "negatives": (1, int, "uniform negatives per row of the sampled-BPR objective"),
@@ -102,7 +104,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, str):
             raise ValueError(f"option {key!r} must be text, not {value!r}")
         checked[key] = value
-    for key, allowed in (("objective", OBJECTIVES), ("recipe", RECIPES), ("init", INITS), ("loss", LOSSES),
+    for key, allowed in (("objective", OBJECTIVES), ("base_loss", ("ce", "bpr-inbatch")), ("recipe", RECIPES), ("init", INITS), ("loss", LOSSES),
                          ("lists", LISTS), ("llmd_weight", ("rank", "score"))):
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
@@ -183,7 +185,7 @@ class DistillContext:
         values = dict(backbone=self.backbone, dim=self.student.dim, seed=self.seed, lr=lr,
                       batch_size=int(self.param("batch_size")), max_epochs=int(self.param("max_epochs")),
                       patience=int(self.param("patience")), valid_metric=str(self.param("valid_metric")),
-                      loss=self.student_pretrain_config().loss)   # the student's pre-training loss
+                      loss=self.param("base_loss") or self.student_pretrain_config().loss)
         if self.param("init") == "scratch":
             # from random weights: the pre-training recipe (its lr, batch, epochs), unless set explicitly
             pre = self.student_pretrain_config()
@@ -296,7 +298,9 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
             return term.loss(model, batch(inner, rng))
     # A joint epoch or TR's rows make hundreds of steps, 500 LLM lists ~12: no method goes longer than valid_every
     # steps unchecked.
-    valid_every = min(int(ctx.param("valid_every")), max(1, steps))
+    # From scratch the student is checked once an epoch, as in pre-training (its patience counts epochs there).
+    every = steps if scratch and "valid_every" not in ctx.params else int(ctx.param("valid_every"))
+    valid_every = min(every, max(1, steps))
     start_competes = not joint and not scratch and start is None
     curve, best_epoch, best = fit_steps(model, step, steps, ctx.valid, config, ctx.device, ctx.progress, stage,
                                         check_every=valid_every, start_competes=start_competes)

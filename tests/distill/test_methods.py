@@ -14,7 +14,7 @@ from core.distill import DistillContext, get_method, method_names
 from core.distill.common import distillation_lists, top_k
 from core.distill.losses import soft_target_kd
 from core.evaluate import evaluate
-from core.train import TrainConfig, model_scorer, train
+from core.train import TrainConfig, model_scorer, train, training_instances
 from tiny_data import make_dataset
 
 
@@ -120,6 +120,8 @@ def test_scratch_init_trains_a_fresh_student_with_the_pretraining_settings(pretr
     assert config["lr"] == TrainConfig(backbone="fpmc", dim=4).lr and config["batch_size"] == 1024   # explicit wins
     same_start = [torch.equal(a, b) for a, b in zip(result.model.state_dict().values(), student.state_dict().values())]
     assert not all(same_start) and result.extra["valid_start"] != pytest.approx(valid_ndcg(student, data))
+    steps = -(-len(training_instances(data, 5, augment_prefixes=True)) // 1024)
+    assert result.extra["valid_every"] == steps                       # checked once an epoch, as in pre-training
 
 
 def test_list_controls(pretrained):

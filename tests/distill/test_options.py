@@ -33,6 +33,7 @@ def test_numbers_are_cast_to_the_default_type():
     ({"objective": "mse"}, "'objective' must be one of bpr, bpr-inbatch, ce"),
     ({"valid_metric": 3}, "'valid_metric' must be text"),
     ({"recipe": "mixed"}, "'recipe' must be one of joint, finetune"),
+    ({"base_loss": "bpr"}, "'base_loss' must be one of ce, bpr-inbatch"),
     ({"init": "random"}, "'init' must be one of pretrained, scratch"),
     ({"loss": "mse"}, "'loss' must be one of kd, bpr-top50, listwise, pairwise"),
     ({"lists": "gold"}, "'lists' must be one of llm, in-candidates, shuffled, teacher"),
