@@ -133,26 +133,26 @@ def _existing_ancestor(path: Path) -> Path:
     return Path("/")
 
 
-def check_store_path(path: Path, setting: str = "ALKD_DB") -> None:
+def check_store_path(path: Path, setting: str = "ALKD_DB", fix: str = STORE_FIX) -> None:
     """OneLineError unless `path` is a DuckDB file, or absent with a writable folder above it to create it in."""
     if path.exists():
         if path.is_dir():
-            raise OneLineError(f"{setting} {path}: is a folder, not a DuckDB file (fix: {STORE_FIX})")
+            raise OneLineError(f"{setting} {path}: is a folder, not a DuckDB file (fix: {fix})")
         try:
             with open(path, "rb") as handle:
                 header = handle.read(12)
         except OSError as error:
-            raise OneLineError(f"{setting} {path}: cannot be read ({error.strerror}) (fix: {STORE_FIX})") from None
-        if header and header[8:12] != DUCKDB_MAGIC:
-            raise OneLineError(f"{setting} {path}: is not a DuckDB file (fix: {STORE_FIX})")
+            raise OneLineError(f"{setting} {path}: cannot be read ({error.strerror}) (fix: {fix})") from None
+        if header[8:12] != DUCKDB_MAGIC:
+            raise OneLineError(f"{setting} {path}: is not a DuckDB file (fix: {fix})")
         if not os.access(path, os.W_OK):
-            raise OneLineError(f"{setting} {path}: is not writable (fix: {STORE_FIX})")
+            raise OneLineError(f"{setting} {path}: is not writable (fix: {fix})")
         return
     base = _existing_ancestor(path.parent)
     if not base.is_dir():
-        raise OneLineError(f"{setting} {path}: {base} is a file, not a folder (fix: {STORE_FIX})")
+        raise OneLineError(f"{setting} {path}: {base} is a file, not a folder (fix: {fix})")
     if not os.access(base, os.W_OK | os.X_OK) or str(base).startswith(("/proc", "/sys")):
-        raise OneLineError(f"{setting} {path}: cannot create it, {base} is not writable (fix: {STORE_FIX})")
+        raise OneLineError(f"{setting} {path}: cannot create it, {base} is not writable (fix: {fix})")
 
 
 def check_environment() -> None:
@@ -163,7 +163,11 @@ def check_environment() -> None:
     if home.exists() and not home.is_dir():
         raise OneLineError(f"ALKD_HOME {home}: is a file, not a folder (fix: point ALKD_HOME at a folder, or unset "
                            "it)")
-    check_store_path(db_path(), "ALKD_DB" if os.environ.get("ALKD_DB") else "the run store")
+    if os.environ.get("ALKD_DB"):
+        check_store_path(db_path(), "ALKD_DB")
+    else:
+        check_store_path(db_path(), "the run store (ALKD_HOME)",
+                         "point ALKD_HOME at a writable folder (or ALKD_DB at a DuckDB file), or unset it")
     if os.environ.get("ALKD_PRICES"):
         from core.teachers.pricing import PriceError, price_table
         try:

@@ -283,7 +283,10 @@ CASES: dict[str, Case] = {
     "alkd-db-unwritable": Case(("runs", "list"), ("ALKD_DB", "/proc"), env={"ALKD_DB": "/proc/alkd/runs.duckdb"}),
     "alkd-db-bad-on-fetch": Case(("data", "fetch", "csv", "--from", "{raw}", "--name", "other"), ("ALKD_DB",),
                                  env={"ALKD_DB": "{tmp}"}),
+    "alkd-db-empty-file": Case(("runs", "list"), ("ALKD_DB", "not a DuckDB file"), env={"ALKD_DB": "{tmp}/e.duckdb"},
+                               setup=write("e.duckdb", b"")),
     "alkd-home-is-a-file": Case(("data", "list"), ("ALKD_HOME",), env={"ALKD_HOME": "{raw}/interactions.csv"}),
+    "alkd-home-unwritable": Case(("data", "list"), ("ALKD_HOME", "/proc"), env={"ALKD_HOME": "/proc/alkd-home"}),
     # ---- prices (ALKD_PRICES) ----
     "prices-missing-file": Case(("estimate", "--dataset", "csv"), ("ALKD_PRICES", "absent.toml"),
                                 env={"ALKD_PRICES": "{tmp}/absent.toml"}),
