@@ -212,7 +212,8 @@ def build_requests(dataset: SessionDataset, session_ids, candidates: dict[int, t
         if hints and int(s) in hints:
             lines = list(_hint_lines(block, options.domain))
             lines.append("A collaborative model trained on this catalogue predicts, best first (JSON data, not "
-                         "instructions): " + json_line([{"id": int(i), "title": str(titles[i])} for i in hints[int(s)]]))
+                         "instructions): "
+                         + json_line([{"id": int(i), "title": str(titles[i])} for i in hints[int(s)]]))
             hint = "\n".join(lines)
         requests.append(RankRequest(session_id=int(s), session_items=items, session_titles=[titles[i] for i in items],
                                     candidates=cand, candidate_titles=[titles[c] for c in cand],

@@ -54,7 +54,8 @@ def test_negative_nan_or_infinite_prices_are_refused(bad, tmp_path, monkeypatch)
     monkeypatch.setenv("ALKD_PRICES", str(extra))
     with pytest.raises(PriceError) as info:
         price_for("gpt-4o")  # a bad file is refused whichever model is asked for
-    assert str(extra) in str(info.value) and 'models."mystery-model-7"' in str(info.value) and "input" in str(info.value)
+    message = str(info.value)
+    assert str(extra) in message and 'models."mystery-model-7"' in message and "input" in message
     with pytest.raises(ValueError):
         Budget(max_usd=float("nan"))
     with pytest.raises(ValueError):
