@@ -422,7 +422,7 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
         model = model_for(cfg)
         from core.teachers import UnknownPriceError, price_for
         try:
-            price_for(model)
+            price_for(model, base_url=cfg.base_url)
         except UnknownPriceError:
             errors.append(f"No price is known for model {model!r}: add it to a TOML file named by ALKD_PRICES "
                           f"([models.\"{model}\"] input = …, output = … USD per million tokens).")

@@ -48,19 +48,6 @@ def endpoint_key(base_url: str | None, vendor: str) -> str:
     return host + parsed.path.rstrip("/")
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether process `pid` exists (a pending row of a live process is a call in flight now)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

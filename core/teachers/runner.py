@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from core import store
 from core.teachers import cache, pricing
 from core.teachers.budget import Budget
 from core.teachers.keys import describe_error, scrub
@@ -346,7 +347,7 @@ def _check_pending(provider: "Provider", jobs: Sequence[_Job], rows: dict[str, d
         if row["status"] != cache.PENDING:
             continue
         pid = row.get("pid")
-        if pid and int(pid) != os.getpid() and cache.pid_alive(int(pid)):
+        if pid and int(pid) != os.getpid() and store.process_alive(int(pid)):
             job.skipped = f"not asked: process {pid} is making this call now (pending in llm_calls)"
         else:
             dead.append(job)
