@@ -122,16 +122,16 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
             cells += [Cell(dataset, b, "tr", s, options=tuned_tr(runs, dataset, b)) for b in backbones for s in seeds]
         if phase in ("curve", "all"):
             pool = pool_size(dataset)
-            # seed-major: a grid stopped early still has whole curves for its first seeds
-            for seed in seeds:
-                for budget in BUDGETS:
-                    if budget not in FULL_SEED_BUDGETS and seed not in seeds[:3]:
-                        continue
-                    size = pool if budget == "pool" else int(budget)
-                    cells += [Cell(dataset, b, m, seed, size) for b in backbones for m in CURVE_METHODS]
-                    if budget in FULL_SEED_BUDGETS:
-                        cells += [Cell(dataset, b, "alkdrec", seed, size, (("lists", lists),)) for b in backbones
-                                  for lists in CONTROLS]
+            # the budgets with 5 seeds first, seed-major, then the rest: a grid stopped early has its key comparisons
+            # (500 and the whole pool, with the controls) for its first seeds
+            order = [(seed, b) for seed in seeds for b in FULL_SEED_BUDGETS] + [
+                (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS]
+            for seed, budget in order:
+                size = pool if budget == "pool" else int(budget)
+                cells += [Cell(dataset, b, m, seed, size) for b in backbones for m in CURVE_METHODS]
+                if budget in FULL_SEED_BUDGETS:
+                    cells += [Cell(dataset, b, "alkdrec", seed, size, (("lists", lists),)) for b in backbones
+                              for lists in CONTROLS]
     return list(dict.fromkeys(cells))
 
 
