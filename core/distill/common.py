@@ -156,12 +156,9 @@ class DistillContext:
         value = self.param("lambda")
         return default if value is None else float(value)
 
+    @cached_property
     def training_rows(self) -> Instances:
         """Every training instance (each training session's prefixes -> next item), as pre-training used."""
-        return self._training_rows
-
-    @cached_property
-    def _training_rows(self) -> Instances:
         return training_instances(self.dataset, self.max_len, augment_prefixes=True)
 
     @property
@@ -278,7 +275,7 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     recipe = recipe or ctx.recipe
     joint = recipe == "joint"
     if joint:
-        base = ctx.training_rows()
+        base = ctx.training_rows
         tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths, base.targets)]
         batch, steps = batch_indices(len(base), config.batch_size), -(-len(base) // config.batch_size)
 
@@ -333,7 +330,7 @@ def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:
 
 def kd_term(ctx: DistillContext) -> Term:
     """Soft-target KD from the teacher recommender over the full catalogue, on the training instances."""
-    base = ctx.training_rows()
+    base = ctx.training_rows
     tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
     temperature = float(ctx.param("kd_temperature"))
     ctx.teacher.to(ctx.device).eval()

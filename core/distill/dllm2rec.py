@@ -78,6 +78,6 @@ def distil_dllm2rec(ctx: DistillContext) -> DistillResult:
                                       recipe=ctx.param("recipe") or "joint")
     return DistillResult(model, curve, facts | {
         "sessions": len(sids), "K": K, "gamma_position": gamma_p, "gamma_consistency": gamma_o,
-        "gamma_confidence": 0.0, "base_rows": len(ctx.training_rows()), "lists": str(ctx.param("lists")),
+        "gamma_confidence": 0.0, "base_rows": len(ctx.training_rows), "lists": str(ctx.param("lists")),
         "note": "confidence weight removed (ID-list teacher gives no distances); no embedding distillation; "
                 "joint base + lambda*RD loss"})

@@ -28,7 +28,7 @@ def distil_teacher(ctx: DistillContext) -> DistillResult:
     if loss == "kd":
         model, curve, facts = fit_distill(ctx, kd_term(ctx))
         return DistillResult(model, curve, facts | {"loss": "kd", "kd_temperature": float(ctx.param("kd_temperature")),
-                                                    "rows": len(ctx.training_rows())})
+                                                    "rows": len(ctx.training_rows)})
     if loss != "bpr-top50":
         raise ValueError(f"TR takes loss=kd or loss=bpr-top50, not {loss!r}")
     train = ctx.dataset.sessions[ctx.dataset.sessions["split"] == "train"]
@@ -51,7 +51,7 @@ def term_objective(ctx: DistillContext) -> str:
 @register("rd", "teacher-rankings", description="RD (Tang & Wang 2018): ranking distillation of the teacher "
                                                 "recommender's top-10 on all training instances")
 def distil_ranking(ctx: DistillContext) -> DistillResult:
-    base = ctx.training_rows()
+    base = ctx.training_rows
     k = int(ctx.param("rd_k"))
     lists = torch.as_tensor(top_k(ctx.teacher, base.inputs, base.lengths, k, ctx.device))
     weights = torch.as_tensor(rd_position_weights(k, float(ctx.param("rd_mu"))), dtype=torch.float32)[None, :]
