@@ -293,9 +293,8 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
 
         def step(inner: int, rng: np.random.Generator) -> torch.Tensor:
             return term.loss(model, batch(inner, rng))
-    # A joint epoch or TR's rows make hundreds of steps, 500 LLM lists ~12: no method goes longer than valid_every
-    # steps unchecked.
-    # From scratch the student is checked once an epoch, as in pre-training (its patience counts epochs there).
+    # No method goes longer than valid_every steps unchecked (a joint epoch makes hundreds of steps, 500 LLM lists
+    # ~12); from scratch the student is checked once an epoch, as in pre-training (its patience counts epochs there).
     every = steps if scratch and "valid_every" not in ctx.params else int(ctx.param("valid_every"))
     valid_every = min(every, max(1, steps))
     start_competes = not joint and not scratch and start is None
