@@ -84,7 +84,7 @@ def world(template: tuple[Path, Path], tmp_path: Path, isolated_home: Path,
     return World(isolated_home, scratch, tmp_path / "raw", model)
 
 
-# ---- cases ------------------------------------------------------------------------------------------------------------
+# ---- cases -----------------------------------------------------------------------------------------------------------
 
 Setup = Callable[[World], None]
 
