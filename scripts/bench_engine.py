@@ -4,12 +4,13 @@ d=100 and student d=10), full-ranking evaluation speed over all 2,465 test sessi
 Each backbone runs in its own process so peak RSS is its own. Targets on a 2-core CPU: evaluating all ML test
 sessions < 1 s; teacher + student FPMC trained to early stop < 60 s.
 
-    python scripts/bench_engine.py [--backbones fpmc,stamp] [--from ../shared/data/alkdrec]
+    python scripts/bench_engine.py [--backbones fpmc,stamp] [--from DIR]   # default: $ALKD_SHARED/data/alkdrec
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import resource
 import subprocess
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_FROM = Path(__file__).resolve().parents[2] / "shared" / "data" / "alkdrec"
+DEFAULT_FROM = Path(os.environ.get("ALKD_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "alkdrec"
 
 
 def measure(backbone: str, from_dir: Path) -> dict:

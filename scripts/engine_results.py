@@ -6,12 +6,13 @@ docs/engine_results.md from the store's test metrics (mean ± std over seeds) an
 between the `engine-results` markers.
 
     python scripts/engine_results.py [--datasets alkdrec-ml,alkdrec-games] [--backbones fpmc,...] [--seeds 0]
-                                     [--from ../shared/data/alkdrec] [--report-only]
+                                     [--from DIR (default $ALKD_SHARED/data/alkdrec)] [--report-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from core.records import fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FROM = ROOT.parent / "shared" / "data" / "alkdrec"
+DEFAULT_FROM = Path(os.environ.get("ALKD_SHARED", ROOT.parent / "shared")) / "data" / "alkdrec"
 ARCHIVE = ROOT / "docs" / "engine_runs"     # committed Parquet copy of these runs, so cells accumulate across machines
 COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr@20")
 #: the paper's teachers on recall@10 (Table 1); its "ndcg" is a set-order variant, not comparable with our true NDCG

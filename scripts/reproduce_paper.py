@@ -17,6 +17,7 @@ difficulty key are shared), budget 500 (750 for FPMC on Games). Reference baseli
 from __future__ import annotations
 
 import argparse
+import os
 import itertools
 import re
 import subprocess
@@ -55,8 +56,9 @@ LABEL = {"student": "Student", "teacher": "Teacher", "tr": "TR", "random": "Rand
          "vsknn": "V-SKNN"}
 FULL_SEEDS = range(5)   # the paper's grid: seeds 0-4
 METRICS = ["recall@5", "ndcg@5", "recall@10", "ndcg@10"]
-SPEC = ROOT.parent / "shared" / "spec" / "paper_results.md"
-SHARED = ROOT.parent / "shared" / "data" / "alkdrec"
+SHARED_ROOT = Path(os.environ.get("ALKD_SHARED", ROOT.parent / "shared"))   # the authors' data and the paper's tables
+SPEC = SHARED_ROOT / "spec" / "paper_results.md"
+SHARED = SHARED_ROOT / "data" / "alkdrec"
 
 
 def paper_values() -> dict[tuple[str, str, str, str], float]:
