@@ -441,6 +441,12 @@ def export_runs(run_ids: Sequence[str], directory: Path | str, db: Path | str | 
         frame = query(f"SELECT * FROM {table} WHERE list_contains(?, run_id)", [list(run_ids)], db)
         frame.to_parquet(target / f"{table}.parquet", index=False)
         counts[table] = len(frame)
+    # the LLM answers the runs' labelled sessions point to (shared cache rows, no run_id): what the Sessions page
+    # shows; a replay run's picked sessions have no call key (its answers are the recorded files)
+    calls = query("SELECT * FROM llm_calls WHERE call_key IN (SELECT DISTINCT call_key FROM selections"
+                  " WHERE list_contains(?, run_id) AND coalesce(call_key, '') <> '')", [list(run_ids)], db)
+    calls.to_parquet(target / "llm_calls.parquet", index=False)
+    counts["llm_calls"] = len(calls)
     return counts
 
 
@@ -463,6 +469,7 @@ def import_runs(directory: Path | str, db: Path | str | None = None) -> int:
     for run_id in runs["run_id"]:   # a run id names files (data/models/RUN_ID.pt): only plain names come in
         check_name(run_id, what="run id", field=f"{source / 'runs.parquet'}: run_id",
                    fix="import only what `alkd runs export` wrote: its run ids are plain names")
+    calls = _export_calls(source / "llm_calls.parquet", db)
     present = set(query("SELECT run_id FROM runs", path=db)["run_id"])
     new = set(runs["run_id"]) - present
     with write(db) as con:
@@ -471,4 +478,26 @@ def import_runs(directory: Path | str, db: Path | str | None = None) -> int:
             if path.exists():
                 frame = pd.read_parquet(path)
                 insert_frame(con, table, frame[frame["run_id"].isin(new)])
+        if not calls.empty:   # the shared cache: a call already stored here is kept as it is
+            known = set(con.execute("SELECT call_key FROM llm_calls").df()["call_key"])
+            insert_frame(con, "llm_calls", calls[~calls["call_key"].isin(known)])
     return len(new)
+
+
+def _export_calls(path: Path, db: Path | str | None) -> pd.DataFrame:
+    """The llm_calls rows of an export folder (empty if it has none, e.g. an export older than this file); a file
+    that is not readable Parquet of llm_calls columns is a DataError naming it, before anything is imported."""
+    from core.data.errors import DataError
+    if not path.exists():
+        return pd.DataFrame()
+    fix = "pass a folder written by `alkd runs export`, or export it again"
+    try:
+        calls = pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise DataError(f"not a readable Parquet file ({error})", file=path, fix=fix) from None
+    columns = set(query("SELECT * FROM llm_calls LIMIT 0", path=db).columns)
+    unknown = [name for name in calls.columns if name not in columns]
+    if "call_key" not in calls.columns or unknown:
+        raise DataError("not llm_calls rows: " + (f"unknown columns {', '.join(unknown)}" if unknown
+                                                  else "no call_key column"), file=path, fix=fix)
+    return calls.drop_duplicates("call_key")

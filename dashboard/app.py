@@ -16,8 +16,11 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 PAGES = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="ALKD — what each LLM dollar buys", page_icon=":material/school:", layout="wide")
+# The default page is served at "/" only (Streamlit ignores its url_path), so /home - the address the README and
+# links use - is a hidden second entry running the same script.
 page = st.navigation([
-    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True, url_path="overview"),
+    st.Page(PAGES / "home.py", title="Home", icon=":material/home:", url_path="home", visibility="hidden"),
     st.Page(PAGES / "launch.py", title="Launch", icon=":material/rocket_launch:", url_path="launch"),
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/bar_chart:", url_path="compare"),

@@ -213,6 +213,86 @@ def candidates(run_id: str, session_id: int) -> list[int]:
     return [] if frame.empty or frame["candidates"].iloc[0] is None else [int(x) for x in frame["candidates"].iloc[0]]
 
 
+#: what the three categories of a labelled session mean (core.selection.categories, spec 6).
+CATEGORY_TEXT = {
+    "effective": "the LLM had the true next item in its top 25 and the student did not: what distillation can teach",
+    "similar": "both the LLM and the student had the true next item in their top 25",
+    "incorrect": "the true next item was not in the LLM's top 25 (or the LLM gave no usable list)",
+}
+
+
+def positive_difficulty(consistency: pd.Series) -> pd.Series:
+    """Difficulty shown as a positive quantity: 1 - c_s, in [0, 1] (c_s, the session's consistency with its own
+    window, is a mean of sigmoids; the engine's key df_s = -c_s orders the pool the same way: larger = harder)."""
+    return 1.0 - consistency.astype(float)
+
+
+def present(value: Any) -> Any:
+    """`value`, or None when it is missing: None, NaN, pd.NA or NaT (what a LEFT JOIN with no match gives; pd.NA
+    raises on truth tests). Lists and arrays are returned as they are."""
+    if value is None or isinstance(value, (list, tuple, np.ndarray, str)):
+        return value
+    try:
+        return None if pd.isna(value) else value
+    except (TypeError, ValueError):
+        return value
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The teacher's answer about one labelled session, wherever the run kept it.
+
+    ranking: item ids in the teacher's order (first = position 1) as answered or recorded. rationale: the teacher's
+    words, None when it gave none. source: 'call' (an llm_calls row: a live, simulated or embedding teacher) or
+    'recording' (the replay teacher's recorded file; such runs write no llm_calls row). model: who answered."""
+
+    ranking: list[int]
+    rationale: str | None
+    source: str
+    model: str | None
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=4)
+def _replay_records(dataset: str, replay_path: str | None, home: str) -> tuple[dict[int, tuple[list[int], str]],
+                                                                              str | None, str | None]:
+    """({session id: (recorded list, rationale)}, recorded model, problem) of the file(s) a replay run read: its
+    replay_path file, else the authors' files of an alkdrec dataset, found and checked (SHA-256) as the run does."""
+    from core.data import catalog
+    from core.pipeline import REPLAY_PREFIX, replay_source_dir
+    from core.teachers.providers.replay import ReplayProvider
+    try:
+        if replay_path and not Path(replay_path).is_dir():
+            provider = ReplayProvider(replay_path)
+        elif dataset in REPLAY_PREFIX:
+            provider = ReplayProvider.from_alkdrec(replay_source_dir(catalog.load(dataset), replay_path),
+                                                   REPLAY_PREFIX[dataset])
+        else:
+            return {}, None, f"dataset {dataset!r} has no recorded rankings and the run names no replay file"
+    except Exception as error:  # not fetched here, file moved or edited: say so on the page, never a traceback
+        return {}, None, str(error).splitlines()[0] if str(error) else type(error).__name__
+    records = {sid: ([int(i) for i in r.raw], r.rationale) for sid, r in provider.records.items()}
+    return records, provider.model, None
+
+
+def session_answer(row: pd.Series, teacher: str, dataset: str, config: dict[str, Any]) -> Answer | str:
+    """The teacher's answer about a labelled session (`row`: one row of `selections(run_id)`), or one line saying
+    why it cannot be shown. A replay run's answer is read back from the recorded file it replayed."""
+    ranking = present(row.get("ranking"))
+    if ranking is not None:
+        rationale, model = present(row.get("rationale")), present(row.get("model"))
+        return Answer([int(i) for i in ranking], str(rationale) if rationale else None, "call",
+                      str(model) if model else None)
+    if teacher != "replay":
+        return "no answer stored for this session (the call failed, or its row is not in this store)"
+    records, model, problem = _replay_records(dataset, config.get("replay_path"), str(data_home()))
+    if problem:
+        return f"the recorded ranking cannot be read here: {problem}"
+    record = records.get(int(row["session_id"]))
+    if record is None:
+        return f"the recorded file has no ranking for session {int(row['session_id'])}"
+    return Answer(record[0], record[1] or None, "recording", model)
+
+
 @st.cache_data(ttl=300, show_spinner=False, max_entries=8)
 def _dataset(name: str, home: str) -> tuple[dict[int, str], pd.DataFrame] | None:
     from core.data import catalog

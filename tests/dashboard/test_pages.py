@@ -17,6 +17,13 @@ def texts(at, kind: str) -> list[str]:
     return [e.value for e in at.get(kind)]
 
 
+def frame(at, *columns: str):
+    """The first table on the page that has all these columns (AppTest's dataframes carry no key)."""
+    found = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert found, f"no table with columns {columns}"
+    return found[0]
+
+
 def test_home_lists_datasets_and_offers_the_demo(seeded, app):
     at = app()
     assert "tiny" in at.dataframe[0].value["name"].tolist()
@@ -235,11 +242,21 @@ def test_compare_table_equals_the_store(seeded, app):
     assert len(at.get("download_button")) == 3
 
 
+def open_run(at, run_id: str):
+    """Pick a run on the Sessions page as a user does: group, then method, then the run (seed)."""
+    group, method = store.query("SELECT groups, method FROM runs WHERE run_id = ?", [run_id]).iloc[0]
+    at.selectbox(key="s_group").set_value(group).run()
+    at.selectbox(key="s_method").set_value(method).run()
+    at.selectbox(key="run").set_value(run_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_sessions_page_shows_the_rationale(seeded, app):
-    at = app("sessions")
-    at.selectbox(key="run").set_value("g1-alkdrec-s0").run()
+    at = open_run(app("sessions"), "g1-alkdrec-s0")
     picked = at.dataframe[0].value
-    assert len(picked) == 8 and list(picked["pick_order"]) == sorted(picked["pick_order"])
+    assert len(picked) == 8 and list(picked["pick"]) == list(range(1, 9))   # 1-based pick order
+    assert (picked["difficulty"] > 0).all()                                 # a positive quantity
     sid = int(at.selectbox(key="session").value)
     assert any(f"Session {sid}: the user walks upward" in t for t in texts(at, "info"))
     assert any("simulated" in t.lower() for t in texts(at, "warning"))
@@ -247,20 +264,22 @@ def test_sessions_page_shows_the_rationale(seeded, app):
     assert items["title"].str.startswith("Item ").all()
     at.multiselect(key="category").set_value(["incorrect"]).run()
     assert set(at.dataframe[0].value.get("category", [])) <= {"incorrect"}
+    assert set(at.dataframe[0].value["LLM hit"]) <= {"not in top 25"}
     at.multiselect(key="category").set_value([]).run()
+    at.toggle(key="right_wrong").set_value(True).run()
+    assert set(at.dataframe[0].value["category"]) <= {"effective"}
+    at.toggle(key="right_wrong").set_value(False).run()
     at.text_input(key="search").set_value("no such title anywhere").run()
     assert "0 of 8" in " ".join(texts(at, "caption"))
 
 
 def test_sessions_page_labels_label_forced_lists(seeded, app):
-    at = app("sessions")
-    at.selectbox(key="run").set_value("g1-alkdrec-s0").run()
+    at = open_run(app("sessions"), "g1-alkdrec-s0")
     assert not any("label forced" in t for t in texts(at, "warning"))
     config = json.loads(store.query("SELECT config FROM runs WHERE run_id = 'g1-alkdrec-s0'")["config"][0])
     config.setdefault("extra", {})["label_leak"] = "forced"
     store.set_run_fields("g1-alkdrec-s0", config=config)
-    at = app("sessions")
-    at.selectbox(key="run").set_value("g1-alkdrec-s0").run()
+    at = open_run(app("sessions"), "g1-alkdrec-s0")
     assert any("label forced" in t and "true next item" in t for t in texts(at, "warning"))
 
 
