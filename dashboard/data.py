@@ -142,6 +142,94 @@ def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return done.loc[done.index.isin(newest.index)]
 
 
+# ---- costs ----------------------------------------------------------------------------------------------------------
+
+MODEL_SQL = ("coalesce(json_extract_string(r.config, '$.model'), json_extract_string(r.config, '$.teacher_model'),"
+             " r.teacher)")
+
+
+def costs_by_model() -> pd.DataFrame:
+    """One row per (provider, model, endpoint) of the stored LLM calls: calls, tokens, USD, mean latency, and
+    `priced` - how its USD were priced. endpoint is the base URL the runs named ('' = the provider's API; a call no
+    run's selection points to, e.g. a later LLMD4Rec round, counts as the API)."""
+    from core.teachers.pricing import is_local_url
+    frame = read(
+        "WITH ep AS (SELECT s.call_key, min(json_extract_string(r.config, '$.base_url')) AS base_url"
+        "  FROM selections s JOIN runs r USING (run_id) WHERE coalesce(s.call_key, '') <> '' GROUP BY s.call_key)"
+        " SELECT c.provider, c.model, coalesce(ep.base_url, '') AS endpoint,"
+        " bool_or(coalesce(c.simulated, false)) AS simulated, count(*) AS calls,"
+        " sum(coalesce(c.input_tokens, 0)) AS input_tokens, sum(coalesce(c.output_tokens, 0)) AS output_tokens,"
+        " sum(coalesce(c.cache_read_tokens, 0)) AS cache_read_tokens, sum(coalesce(c.usd, 0)) AS usd,"
+        " avg(c.latency_s) AS mean_latency_s FROM llm_calls c LEFT JOIN ep USING (call_key)"
+        " GROUP BY ALL ORDER BY usd DESC, calls DESC")
+    if frame.empty:
+        return frame.assign(priced=pd.Series(dtype=str))
+    # a provider named 'simulated' says so already; another provider's simulated calls get the marker
+    frame["provider"] = frame["provider"].where(~frame["simulated"] | (frame["provider"] == "simulated"),
+                                                frame["provider"] + " (simulated)")
+    frame["priced"] = [
+        "free" if usd == 0 else
+        f"list price, local server {endpoint}: not billed" if is_local_url(endpoint) else
+        f"list price at {endpoint}" if endpoint else "provider's price"
+        for usd, endpoint in zip(frame["usd"], frame["endpoint"])]
+    frame["endpoint"] = frame["endpoint"].where(frame["endpoint"] != "", "provider API")
+    return frame.drop(columns=["simulated"])
+
+
+@dataclass(frozen=True)
+class CacheReuse:
+    """labels: labelled sessions (over all runs) that came from a stored call; calls: distinct calls among them.
+    hit_rate = 1 - calls / labels, the share of labels served by a call made before (0 when there is none)."""
+
+    labels: int
+    calls: int
+
+    @property
+    def hit_rate(self) -> float:
+        return 1 - self.calls / self.labels if self.labels else 0.0
+
+
+def cache_reuse() -> CacheReuse:
+    """Reuse of stored calls over all runs. Replay labels have an empty call key (no call was made) and are left out:
+    counted, every replay label would look like a cache hit."""
+    frame = read("SELECT count(*) AS labels, count(DISTINCT call_key) AS calls FROM selections"
+                 " WHERE picked AND coalesce(call_key, '') <> ''")
+    return CacheReuse(int(frame["labels"].iloc[0] or 0), int(frame["calls"].iloc[0] or 0))
+
+
+def full_labelling() -> pd.DataFrame:
+    """Per (dataset, teacher, model) with labelled sessions: runs, pool (training sessions the policy chose from),
+    labelled (over all runs), spent_usd (over all runs), usd_per_label (mean USD of the distinct calls behind the
+    labels; 0 for teachers without calls) and full_pool_usd = usd_per_label x pool - a full labelling counted once
+    per pool, not once per run."""
+    return read(
+        "WITH lab AS (SELECT r.run_id, r.dataset, r.teacher, " + MODEL_SQL + " AS model,"
+        "  coalesce(r.n_labelled, 0) AS n_labelled, coalesce(r.usd_spent, 0) AS usd_spent,"
+        "  (SELECT count(*) FROM selections s WHERE s.run_id = r.run_id) AS pool FROM runs r"
+        "  WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)),"
+        " calls AS (SELECT DISTINCT lab.dataset, lab.teacher, lab.model, s.call_key FROM selections s"
+        "  JOIN lab USING (run_id) WHERE s.picked AND coalesce(s.call_key, '') <> ''),"
+        " price AS (SELECT k.dataset, k.teacher, k.model, avg(coalesce(c.usd, 0)) AS usd_per_label FROM calls k"
+        "  JOIN llm_calls c USING (call_key) GROUP BY ALL)"
+        " SELECT lab.dataset, lab.teacher, lab.model, count(*) AS runs, max(lab.pool) AS pool,"
+        " sum(lab.n_labelled) AS labelled, sum(lab.usd_spent) AS spent_usd,"
+        " coalesce(any_value(price.usd_per_label), 0) AS usd_per_label,"
+        " coalesce(any_value(price.usd_per_label), 0) * max(lab.pool) AS full_pool_usd"
+        " FROM lab LEFT JOIN price USING (dataset, teacher, model) GROUP BY ALL ORDER BY spent_usd DESC, runs DESC")
+
+
+def costs_by_run() -> pd.DataFrame:
+    """Runs with labelled sessions: what each spent and the tokens of the calls behind its labels."""
+    return read(
+        "WITH paid AS (SELECT s.run_id, sum(c.input_tokens) AS input_tokens, sum(c.output_tokens) AS output_tokens"
+        "  FROM selections s JOIN llm_calls c USING (call_key) WHERE s.picked GROUP BY s.run_id)"
+        " SELECT r.run_id, r.method, r.teacher, " + MODEL_SQL + " AS model, r.dataset,"
+        " coalesce(r.n_labelled, 0) AS n_labelled, coalesce(r.usd_spent, 0) AS usd_spent, r.usd_cap,"
+        " paid.input_tokens, paid.output_tokens FROM runs r LEFT JOIN paid USING (run_id)"
+        " WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)"
+        " ORDER BY usd_spent DESC, r.created_at DESC")
+
+
 def datasets() -> pd.DataFrame:
     """Datasets on disk (core.data.catalog.fetched) with their registered statistics where the store has them."""
     from core.data import catalog

@@ -28,9 +28,10 @@ def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Se
                teacher: str = "simulated", model: str = "simulated", usd_per_call: float = 0.0,
                rationale: str = "Session {sid}: the user walks upward through the catalogue.",
                base_time: pd.Timestamp | None = None, replay_path: Path | str | None = None,
-               labels: Mapping[int, int] | None = None) -> pd.DataFrame:
+               labels: Mapping[int, int] | None = None, base_url: str | None = None) -> pd.DataFrame:
     """Write the rows; returns the wide per-run test metrics (run_id, method, seed, recall@10, ndcg@10, ...).
-    labels: the true next item of each pool session (a real dataset's), else session id % n_items + 1."""
+    labels: the true next item of each pool session (a real dataset's), else session id % n_items + 1. base_url: the
+    server the runs' config names (a local OpenAI-compatible one, say)."""
     replay = teacher == "replay"
     if replay and replay_path is None:
         raise ValueError("teacher='replay' needs replay_path: the JSONL file of recorded rankings to write")
@@ -105,7 +106,7 @@ def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Se
                 runs.append({"run_id": run_id, "kind": "run", "status": "done", "dataset": dataset,
                              "backbone": "fpmc", "role": "student", "method": method,
                              "teacher": teacher if llm else None, "seed": int(seed),
-                             "config": json.dumps({"model": model} if not replay else {
+                             "config": json.dumps({"model": model, "base_url": base_url} if not replay else {
                                  "model": None, "replay_path": str(replay_path),
                                  "extra": {"teacher_model": f"replay:{model}"}}),
                              "versions": "{}", "timings": "{}",

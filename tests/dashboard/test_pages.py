@@ -283,18 +283,6 @@ def test_sessions_page_labels_label_forced_lists(seeded, app):
     assert any("label forced" in t and "true next item" in t for t in texts(at, "warning"))
 
 
-def test_costs_page(seeded, app):
-    at = app("costs")
-    by_model = at.dataframe[0].value
-    assert by_model["calls"].sum() == store.query("SELECT count(*) AS n FROM llm_calls")["n"][0]
-    assert "(simulated)" in by_model["provider"].iloc[0]
-    hit = next(m for m in at.metric if m.label == "Cache hit rate")
-    labels = store.query("SELECT count(*) AS n, count(DISTINCT call_key) AS d FROM selections WHERE picked")
-    assert hit.value == f"{1 - labels['d'][0] / labels['n'][0]:.1%}"
-    by_run = at.dataframe[1].value
-    assert set(by_run["run_id"]) == {f"g1-{m}-s{s}" for m in ("random", "alkdrec") for s in range(3)}
-
-
 def test_command_line_of_a_configuration():
     cfg = data.LaunchConfig(dataset="ml-100k", methods=["student", "alkdrec"], teacher="openai", model="gpt-4o-mini",
                             budget=50, usd_cap=2.0, ratios=(1, 5, 4), seeds="0-4", group="g", tags=["a"])
