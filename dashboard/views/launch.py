@@ -11,6 +11,7 @@ from core.selection.alkdrec import max_min_policy
 from dashboard import data
 
 st.title("Launch a comparison")
+problems = st.container()   # what blocks the launch, filled once every setting below is read: seen first
 
 frame = data.datasets()
 names = list(frame["name"])
@@ -35,9 +36,10 @@ with left:
     model = base_url = None
     if teacher in data.KEY_ENV:
         from core.teachers.providers import default_model
-        model = st.text_input("Model", value=default_model(teacher), key="model")
+        # one widget per provider: a shared key would keep openai's model when switching to anthropic
+        model = st.text_input("Model", value=default_model(teacher), key=f"model_{teacher}")
         base_url = st.text_input("Base URL (optional: an OpenAI-compatible local server)", value="",
-                                 key="base_url") or None
+                                 key=f"base_url_{teacher}") or None
         name, masked = data.key_status(teacher)
         if masked:
             st.caption(f"🔑 {name}: `{masked}` (from the environment or st.secrets; never stored)")
@@ -120,9 +122,15 @@ if teacher in data.KEY_ENV:
     else:
         per_run, total = estimate
         cols = st.columns(3)
-        cols[0].metric("Expected per labelled run", f"${per_run:,.4f}")
-        cols[1].metric("Runs asking the LLM", n_llm)
-        cols[2].metric("At most for this launch", f"${total:,.4f}", help="Cached prompts are not paid twice.")
+        cols[0].metric("Expected per labelled run", f"${per_run:,.4f}",
+                       help="At most the USD cap when one is set." if cfg.usd_cap is not None else None)
+        cols[1].metric("Runs asking the LLM", f"{n_llm:,}")
+        cols[2].metric("At most for this launch", f"${total:,.4f}",
+                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap. Cached prompts "
+                            "are not paid twice.")
+        if base_url:
+            st.caption(f"Priced at the list price of {data.model_for(cfg)!r}: a server you run yourself bills "
+                       "nothing.")
 else:
     st.metric("Expected cost", "$0.00", help=f"The {teacher} teacher is free"
               + (" (SIMULATED)" if teacher == "simulated" else ""))
@@ -136,10 +144,12 @@ if pool and sum(cfg.ratios) > 0 and cfg.mu > 0:
     stride = max(1, pool // 4000)
     x = np.arange(1, pool + 1)[::stride]
     fig = go.Figure(go.Scatter(x=x, y=policy.probabilities[::stride], mode="lines", name="p*", fill="tozeroy"))
+    # k* labelled at the top, the segment cut at the bottom: close together they no longer print over each other
     fig.add_vline(x=policy.k_star, line_dash="dash", line_color="crimson",
-                  annotation_text=f"k* = {policy.k_star}", annotation_position="top left")
+                  annotation_text=f"k* = {policy.k_star:,}", annotation_position="top left")
     if policy.cut:
-        fig.add_vline(x=policy.cut, line_dash="dot", line_color="gray", annotation_text="cut")
+        fig.add_vline(x=policy.cut, line_dash="dot", line_color="gray", annotation_text=f"cut = {policy.cut:,}",
+                      annotation_position="bottom right")
     fig.update_layout(xaxis_title="position in the pool (1 = hardest, sorted by difficulty)",
                       yaxis_title="selection probability p*", height=320, margin=dict(t=30, b=40, l=50, r=20))
     st.plotly_chart(fig, key="pstar")
@@ -149,10 +159,13 @@ else:
 st.subheader("Launch")
 errors, warnings = data.validate(cfg)
 errors = parse_errors + errors
-for error in errors:
-    st.error(error)
-for warning in warnings:
-    st.warning(warning)
+with problems:
+    for error in errors:
+        st.error(error)
+    for warning in warnings:
+        st.warning(warning)
+if errors:
+    st.caption(f"{len(errors)} problem(s), listed at the top of the page, block the launch.")
 st.code(" ".join(data.command(cfg)), language="bash")
 if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
     errors, _ = data.validate(cfg)

@@ -56,11 +56,71 @@ def test_launch_validation_messages(seeded, app, monkeypatch):
     at.selectbox(key="teacher").set_value("replay").run()
     assert any("replay teacher" in t for t in texts(at, "error"))
     at.selectbox(key="teacher").set_value("openai").run()
-    at.text_input(key="model").set_value("my-private-llm").run()
+    at.text_input(key="model_openai").set_value("my-private-llm").run()
     errors = texts(at, "error")
     assert any("No price is known for model 'my-private-llm'" in t for t in errors)
     assert any("OPENAI_API_KEY is not set" in t for t in errors)
     assert at.button(key="launch").disabled
+
+
+def walk(node):
+    """Every element of an AppTest tree in page order (depth first)."""
+    children = getattr(node, "children", None)
+    if children is None:
+        yield node
+        return
+    for key in sorted(children):
+        yield from walk(children[key])
+
+
+def test_launch_switching_provider_switches_model_and_price(seeded, app, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcd")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-1234567890")
+    at = app("launch")
+    at.selectbox(key="teacher").set_value("openai").run()
+    assert at.text_input(key="model_openai").value == "gpt-4o-mini"
+    openai_usd = next(m.value for m in at.metric if m.label == "Expected per labelled run")
+    at.selectbox(key="teacher").set_value("anthropic").run()
+    assert at.text_input(key="model_anthropic").value == "claude-haiku-4-5"
+    command = " ".join(c.value for c in at.code)
+    assert "--model claude-haiku-4-5" in command and "gpt-4o-mini" not in command
+    assert next(m.value for m in at.metric if m.label == "Expected per labelled run") != openai_usd
+
+
+def test_launch_usd_cap_is_a_hard_cap_and_errors_come_first(seeded, app, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcd")
+    at = app("launch")
+    at.selectbox(key="teacher").set_value("openai").run()
+    at.number_input(key="budget").set_value(40).run()
+    at.text_input(key="seeds").set_value("0-4").run()
+    uncapped = {m.label: m.value for m in at.metric}
+    per_run = float(uncapped["Expected per labelled run"].lstrip("$"))
+    at.checkbox(key="use_cap").check().run()
+    cap = round(per_run / 2, 4)
+    at.number_input(key="usd_cap").set_value(cap).run()
+    capped = {m.label: m.value for m in at.metric}
+    runs = int(capped["Runs asking the LLM"])
+    assert capped["At most for this launch"] == f"${cap * runs:,.4f}"          # each run at most its cap
+    assert any("below the expected" in t for t in texts(at, "warning"))
+    at.number_input(key="usd_cap").set_value(0.0).run()
+    assert any("$0.00 allows no paid call" in t for t in texts(at, "error"))
+    assert at.button(key="launch").disabled
+    kinds = [type(e).__name__ for e in walk(at.main)]
+    first_error = kinds.index("Error")
+    headers = [i for i, e in enumerate(walk(at.main)) if type(e).__name__ == "Subheader"]
+    assert first_error < headers[0]                                             # above the first section
+
+
+def test_launch_warns_when_checkpoints_must_be_trained_first(seeded, app):
+    from core.paths import checkpoints_dir
+    at = app("launch")
+    assert any("No pre-trained fpmc teacher and student for tiny seed(s) 0" in t for t in texts(at, "warning"))
+    folder = checkpoints_dir() / "tiny"
+    folder.mkdir(parents=True)
+    for dim in (64, 10):          # a teacher and a student of seed 0
+        (folder / f"fpmc-d{dim}-s0-0123456789.pt").write_bytes(b"")
+    at = app("launch")
+    assert not any("No pre-trained" in t for t in texts(at, "warning"))
 
 
 def test_launch_training_settings_reach_the_command_and_are_checked(seeded, app):
