@@ -80,7 +80,9 @@ SELECT r.run_id, r.status, r.stage, r.step, r.total, r.message, r.pid, r.pid_sta
        r.method, r.teacher, r.config,
        coalesce(json_extract_string(r.config, '$.model'), json_extract_string(r.config, '$.teacher_model')) AS model,
        r.seed, r.budget, r.usd_cap, coalesce(r.usd_spent, 0) AS usd_spent, coalesce(r.n_labelled, 0) AS n_labelled,
-       r.groups, r.tags, r.kind, r.created_at, r.updated_at, r.finished_at, m.ndcg10, m.recall10
+       r.groups, r.tags, r.kind, r.created_at, r.updated_at, r.finished_at, m.ndcg10, m.recall10,
+       TRY_CAST(json_extract(r.config, '$.extra.distill.best_epoch') AS BIGINT) AS best_epoch,
+       TRY_CAST(json_extract(r.config, '$.extra.distill.returned_start') AS BOOLEAN) AS returned_start
 FROM runs r LEFT JOIN (
     SELECT run_id, max(value) FILTER (WHERE metric = 'ndcg' AND k = 10) AS ndcg10,
            max(value) FILTER (WHERE metric = 'recall' AND k = 10) AS recall10
@@ -105,12 +107,35 @@ def runs() -> pd.DataFrame:
         store.mark_dead(frame.loc[dead, "run_id"].tolist(), db())   # the next read shows them failed
     frame["effective"] = np.where(dead, "failed", frame["status"])
     frame.loc[dead, "message"] = ("process died: " + frame.loc[dead, "message"].fillna("").astype(str)).str.rstrip(": ")
-    total = frame["total"].fillna(0).astype(float)
-    frame["progress"] = np.where(total > 0, frame["step"].fillna(0).astype(float) / total.where(total > 0, 1.0), 0.0)
-    frame.loc[frame["effective"] == "done", "progress"] = 1.0
-    frame["progress"] = frame["progress"].clip(0, 1)
+    frame["progress"] = run_progress(frame)
     frame["tags"] = frame["tags"].map(lambda t: list(t) if t is not None and not isinstance(t, float) else [])
     return frame
+
+
+#: the stages a run reports, in the order core.pipeline.run_pipeline goes through them (a baseline: load, fit,
+#: evaluate; a method without the LLM skips difficulty..categories).
+STAGES = ["load", "teacher", "student", "difficulty", "select", "candidates", "query", "categories", "distill",
+          "evaluate"]
+BASELINE_STAGES = ["load", "fit", "evaluate"]
+
+
+def run_progress(frame: pd.DataFrame) -> pd.Series:
+    """Share of the whole run done, in [0, 1]: (stages finished + step / total of the current one) / stages. A run's
+    step/total count within its current stage only (1/1 when loading is over), so read alone they showed a run
+    that had just started, or was cancelled early, as 100%. Done runs are 1; a stage not listed (queued) is 0."""
+    out = []
+    for status, method, stage, step, total in zip(frame["effective"], frame["method"], frame["stage"],
+                                                  frame["step"], frame["total"]):
+        stages = BASELINE_STAGES if method in BASELINES else STAGES
+        if status == "done":
+            out.append(1.0)
+        elif stage in stages:
+            step, total = present(step), present(total)
+            within = min(max(float(step) / float(total), 0.0), 1.0) if step is not None and total else 0.0
+            out.append((stages.index(stage) + within) / len(stages))
+        else:
+            out.append(0.0)
+    return pd.Series(out, index=frame.index, dtype=float)
 
 
 #: what makes two runs the same configuration on the Compare page (with config_key: their settings but the seed).

@@ -15,9 +15,10 @@ from dashboard import data
 st.title("Runs")
 
 live = st.toggle("Live refresh (every 3 s)", value=True, key="live")
-columns = ["effective", "progress", "stage", "message", "money", "warnings", "dataset", "backbone", "method", "teacher",
-           "model", "seed", "budget", "n_labelled", "usd_cap", "usd_spent", "ndcg10", "groups", "tags", "run_id",
-           "created_at"]
+# what a reader needs first (status, what ran, the score, the distillation outcome) fits in 1,400 px; the rest scrolls
+columns = ["effective", "progress", "method", "dataset", "backbone", "seed", "ndcg10", "best_epoch", "returned_start",
+           "stage", "message", "money", "warnings", "teacher", "model", "budget", "n_labelled", "usd_cap", "usd_spent",
+           "groups", "tags", "run_id", "created_at"]
 NOTES_SQL = """
 SELECT run_id, json_extract_string(config, '$.extra.usd.message') AS run_usd,
        json_extract_string(config, '$.extra.launch_usd.message') AS launch_usd,
@@ -70,7 +71,10 @@ with st.expander("Filters", expanded=True):
 
 @st.fragment(run_every=3 if live else None)
 def table() -> None:
-    frame = with_notes(filtered(data.runs()))
+    now = data.runs()
+    if set(zip(now["run_id"], now["effective"])) != set(zip(all_runs["run_id"], all_runs["effective"])):
+        st.rerun()   # a run was added, ended or removed: the filter and "act on runs" lists are rebuilt too
+    frame = with_notes(filtered(now))
     counts = frame["effective"].value_counts()
     st.caption(" · ".join(f"{status}: {counts.get(status, 0)}" for status in ("running", "done", "failed",
                                                                               "cancelled")) + f" · shown: {len(frame)}")
@@ -85,6 +89,11 @@ def table() -> None:
                      "usd_cap": st.column_config.NumberColumn("USD cap", format="$%.4f"),
                      "money": st.column_config.TextColumn("USD cap notes"),
                      "ndcg10": st.column_config.NumberColumn("NDCG@10", format="%.4f"),
+                     "best_epoch": st.column_config.NumberColumn(
+                         "best epoch", help="The distillation epoch whose model was kept (best on validation)."),
+                     "returned_start": st.column_config.CheckboxColumn(
+                         "kept start", help="No distillation epoch beat the starting (pre-trained) student on "
+                                            "validation: the run returned the starting model unchanged."),
                      "n_labelled": st.column_config.NumberColumn("labelled"),
                      "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
                  })

@@ -361,3 +361,23 @@ def test_command_line_of_a_configuration():
     frame = data.pareto(__import__("pandas").DataFrame({"x": [1, 2, 3, 4], "y": [0.1, 0.05, 0.2, 0.15]}), "x", "y")
     assert frame["x"].tolist() == [1, 3]
     assert np.allclose(data.ndcg_from_rank(__import__("pandas").Series([0, 1, 20]), 10), [1, 1 / np.log2(3), 0])
+
+
+def test_runs_progress_is_over_the_whole_run_and_best_epoch_is_shown(seeded, app):
+    import os
+    with store.write() as con:   # one just started (loading done: stage 1/1), one cancelled while querying
+        con.execute("UPDATE runs SET status = 'running', stage = 'load', step = 1, total = 1, pid = ?, pid_started = ?,"
+                    " host = NULL WHERE run_id = 'g1-alkdrec-s0'", [os.getpid(), store.process_started(os.getpid())])
+        con.execute("UPDATE runs SET status = 'cancelled', stage = 'query', step = 2, total = 4"
+                    " WHERE run_id = 'g1-alkdrec-s1'")
+    config = json.loads(store.query("SELECT config FROM runs WHERE run_id = 'g1-random-s2'")["config"][0])
+    config["extra"] = {"distill": {"best_epoch": 0, "returned_start": True, "valid_start": 0.1, "valid_best": 0.1}}
+    store.set_run_fields("g1-random-s2", config=config)
+    at = app("runs")
+    table = at.dataframe[0].value.set_index("run_id")
+    stages = len(data.STAGES)
+    assert table.loc["g1-alkdrec-s0", "progress"] == pytest.approx(1 / stages)        # not 100%
+    assert table.loc["g1-alkdrec-s1", "progress"] == pytest.approx((data.STAGES.index("query") + 0.5) / stages)
+    assert table.loc["g1-student-s0", "progress"] == 1.0
+    assert table.loc["g1-random-s2", "best_epoch"] == 0 and table.loc["g1-random-s2", "returned_start"]
+    assert list(table.columns).index("ndcg10") <= 6                                  # on screen at 1,400 px
