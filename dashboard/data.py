@@ -18,6 +18,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -253,6 +255,104 @@ def costs_by_run() -> pd.DataFrame:
         " paid.input_tokens, paid.output_tokens FROM runs r LEFT JOIN paid USING (run_id)"
         " WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)"
         " ORDER BY usd_spent DESC, r.created_at DESC")
+
+
+def protocol(seeds: int | None = None, split: str = "test") -> str:
+    """The evaluation protocol behind every score the dashboard shows (core.evaluate), in one line."""
+    return (f"**Protocol**: {split} split (for alkdrec-ml / alkdrec-games the authors' own split); each "
+            "session ranked against **every item** (full ranking, no sampled negatives), the items already in its "
+            "input window excluded; **true NDCG@K** and HR@K with the one true next item"
+            + (f"; mean over **{seeds} seed{'s' if seeds != 1 else ''}**" if seeds else "; mean over seeds") + ".")
+
+
+# ---- the headline on Home ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Headline:
+    """The latest comparison, from the store: one group's runs of one dataset and backbone. Scores are test NDCG@10
+    means over the seeds both `method` and the student ran; `p` is the paired t-test of method against student over
+    (seed, test session) pairs (core.evaluate). teacher_ndcg is None when the group has no teacher run. bars: one row
+    per method of the group (method, mean, std, seeds), for the chart."""
+
+    group: str
+    dataset: str
+    backbone: str
+    teacher: str
+    model: str | None
+    method: str
+    seeds: int
+    student_ndcg: float
+    method_ndcg: float
+    teacher_ndcg: float | None
+    labelled: float
+    usd: float
+    p: float
+    leak: str
+    bars: pd.DataFrame
+
+    @property
+    def sentence(self) -> str:
+        who = "the simulated teacher (a what-if stand-in, not an LLM)" if self.teacher == "simulated" else \
+            f"the {self.teacher} teacher" + (f" ({self.model})" if self.model and self.model != self.teacher else "")
+        start = f"On **{self.dataset}** ({self.backbone}, {self.seeds} seed{'s' if self.seeds > 1 else ''}), "
+        if self.teacher_ndcg:
+            start += (f"the student reaches **{self.student_ndcg / self.teacher_ndcg:.0%}** of the teacher's "
+                      f"NDCG@10 ({self.student_ndcg:.4f} vs {self.teacher_ndcg:.4f}); ")
+        else:
+            start += f"the student scores NDCG@10 {self.student_ndcg:.4f}; "
+        change = self.method_ndcg / self.student_ndcg - 1 if self.student_ndcg else float("nan")
+        p = "p n/a" if not math.isfinite(self.p) else f"p = {self.p:.2g}"
+        return (start + f"**{self.method}** labels from {who} for **{self.labelled:,.0f} sessions** cost "
+                f"**${self.usd:,.2f}** per run and moved it by **{change:+.1%}** (to {self.method_ndcg:.4f}; {p}, "
+                "paired over test sessions)"
+                + (" — with lists made with the true next item forced in" if self.leak == "forced" else "") + ".")
+
+
+def headline() -> Headline | None:
+    """The newest finished group with a student and an LLM-labelled method (alkdrec first), as a Headline; None
+    when the store has no such group."""
+    from core.evaluate import paired_ttest, per_session
+    from core.pipeline import stored_label_leak
+    done = comparable_runs(runs())
+    done = done[done["ndcg10"].notna() & done["groups"].notna()]
+    llm = done[done["method"].isin(LLM_METHODS)]
+    for group in llm.sort_values("finished_at", ascending=False)["groups"].drop_duplicates():
+        newest = llm[llm["groups"] == group].sort_values("finished_at", ascending=False).iloc[0]
+        same = done[(done["groups"] == group) & (done["dataset"] == newest["dataset"])
+                    & (done["backbone"] == newest["backbone"])]
+        methods = set(same["method"])
+        if "student" not in methods:
+            continue
+        method = "alkdrec" if "alkdrec" in methods else str(newest["method"])
+        of = same[same["method"] == method]
+        if (of["teacher"] == newest["teacher"]).any():   # a group comparing teachers: the newest run's one
+            of = of[of["teacher"] == newest["teacher"]]
+        student = same[same["method"] == "student"]
+        seeds = sorted(set(of["seed"]) & set(student["seed"]))
+        if not seeds:
+            continue
+        of, student = of[of["seed"].isin(seeds)], student[student["seed"].isin(seeds)]
+        ranks = session_ranks(list(of["run_id"]) + list(student["run_id"]))
+        seed_of = pd.concat([of, student]).set_index("run_id")["seed"]
+        ranks["seed"] = ranks["run_id"].map(seed_of)
+        ranks["ndcg"] = per_session(ranks["rank"].to_numpy(dtype=np.int64), "ndcg@10")
+        pairs = ranks[ranks["run_id"].isin(of["run_id"])].merge(
+            ranks[ranks["run_id"].isin(student["run_id"])], on=["seed", "session_id"], suffixes=("", "_student"))
+        p = paired_ttest(pairs["ndcg"], pairs["ndcg_student"]).p_value if len(pairs) > 1 else float("nan")
+        teacher = same[same["method"] == "teacher"]
+        bars = same.groupby("method", as_index=False).agg(mean=("ndcg10", "mean"), std=("ndcg10", "std"),
+                                                          seeds=("seed", "nunique"))
+        order = {m: i for i, m in enumerate(["teacher", "student", *METHODS, *BASELINES])}
+        bars = bars.sort_values("method", key=lambda m: m.map(order)).reset_index(drop=True)
+        first = of.iloc[0]
+        config = json.loads(first["config"]) if isinstance(first["config"], str) else {}
+        return Headline(group=str(group), dataset=str(newest["dataset"]), backbone=str(newest["backbone"]),
+                        teacher=str(first["teacher"]), model=present(first["model"]), method=method, seeds=len(seeds),
+                        student_ndcg=float(student["ndcg10"].mean()), method_ndcg=float(of["ndcg10"].mean()),
+                        teacher_ndcg=float(teacher["ndcg10"].mean()) if not teacher.empty else None,
+                        labelled=float(of["n_labelled"].mean()), usd=float(of["usd_spent"].mean()), p=float(p),
+                        leak=stored_label_leak(str(first["teacher"]), str(first["dataset"]), config), bars=bars)
+    return None
 
 
 def datasets() -> pd.DataFrame:
@@ -747,8 +847,32 @@ def logs_dir() -> Path:
     return data_home() / "logs"
 
 
+#: seconds within which the same launch (all settings but the group name) is not started twice
+REPEAT_WINDOW_S = 60.0
+_recent: dict[str, tuple[float, str, int]] = {}
+_recent_lock = threading.Lock()
+
+
+class RepeatedLaunch(RuntimeError):
+    """The same launch was started moments ago (a double click, or two tabs): the message names its group."""
+
+
 def launch(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
-    """Start `alkd run` in its own session, output to data/logs/GROUP.log; returns (pid, log path, argv) at once."""
+    """Start `alkd run` in its own session, output to data/logs/GROUP.log; returns (pid, log path, argv) at once.
+    RepeatedLaunch if the same settings (the group name aside) were launched from this server in the last
+    REPEAT_WINDOW_S seconds and that process still runs: a double click starts one comparison, not two."""
+    signature = json.dumps({**cfg.__dict__, "group": None}, sort_keys=True, default=str)
+    with _recent_lock:
+        seen = _recent.get(signature)
+        if seen is not None and time.monotonic() - seen[0] < REPEAT_WINDOW_S and pid_alive(seen[2]):
+            raise RepeatedLaunch(f"the same launch started {time.monotonic() - seen[0]:.0f} s ago as group "
+                                 f"{seen[1]} (process {seen[2]}): follow it on Runs")
+        pid, log, argv = _start(cfg)
+        _recent[signature] = (time.monotonic(), str(cfg.group), pid)
+    return pid, log, argv
+
+
+def _start(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
     if not cfg.group:
         cfg.group = f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     argv = command(cfg)
@@ -771,6 +895,14 @@ def launch(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
     _children[process.pid] = process
     clear_cache()
     return process.pid, log, argv
+
+
+def demo_runs(dataset: str = "ml-100k") -> pd.DataFrame:
+    """The demo comparisons already in the store (runs tagged 'demo' on `dataset`): groups, status, newest first."""
+    return read("SELECT groups, count(*) AS runs, count(*) FILTER (WHERE status = 'running') AS running,"
+                " count(*) FILTER (WHERE status = 'done') AS done, max(created_at) AS created_at FROM runs"
+                " WHERE list_contains(tags, 'demo') AND dataset = ? GROUP BY groups ORDER BY created_at DESC",
+                [dataset], live=True)
 
 
 def demo_config(dataset: str = "ml-100k") -> LaunchConfig:

@@ -170,9 +170,13 @@ st.code(" ".join(data.command(cfg)), language="bash")
 if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
     errors, _ = data.validate(cfg)
     if not errors and not parse_errors:
-        pid, log, argv = data.launch(cfg)
-        st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
-        st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")
+        try:
+            pid, log, argv = data.launch(cfg)
+        except data.RepeatedLaunch as error:
+            st.warning(f"Not started twice: {error}.")
+        else:
+            st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
+            st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")
 if "last_launch" in st.session_state:
     last = st.session_state["last_launch"]
     st.caption(f"Last launch: group {last['group']}, process {last['pid']}, log {last['log']}")
