@@ -156,6 +156,31 @@ def config_key(config: Any) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
 
 
+def flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """{'options': {'lr': 1e-4}, 'seed': 0} -> {'options.lr': 1e-4, 'seed': 0}; lists stay values."""
+    if not isinstance(settings, dict):
+        return {prefix: settings} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def config_diff(a: Any, b: Any) -> pd.DataFrame:
+    """The settings that differ between two stored configs (JSON text or dicts), flattened: setting, a, b (a
+    setting one side lacks shows '—'). Empty when they are the same."""
+    left, right = (flatten(json.loads(c) if isinstance(c, str) else dict(c or {})) for c in (a, b))
+    rows = [(key, left.get(key, "—"), right.get(key, "—")) for key in sorted(set(left) | set(right))
+            if json.dumps(left.get(key, "—"), default=str) != json.dumps(right.get(key, "—"), default=str)]
+    return pd.DataFrame([(k, json.dumps(x, default=str) if not isinstance(x, str) else x,
+                          json.dumps(y, default=str) if not isinstance(y, str) else y) for k, x, y in rows],
+                        columns=["setting", "a", "b"])
+
+
 def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs the Compare page counts, from `runs()`: only finished ones (effective 'done': a failed, cancelled or
     still running run may hold partial metrics) and one per (configuration, seed) - the newest, so a rerun replaces

@@ -106,6 +106,8 @@ def significance(metric: str, config: str) -> str:
 for m in metrics:
     summary[f"{NAMES[m]}@{k} vs {baseline}"] = [significance(m, cfg) for cfg in summary["config"]]
 st.subheader(f"Mean ± std over seeds (test split, K = {k})")
+st.caption(data.protocol(int(summary["seeds"].max()) if not summary.empty else None).replace("NDCG@K", f"NDCG@{k}")
+           .replace("HR@K", f"HR@{k}"))
 st.dataframe(summary, hide_index=True, width="stretch", key="summary",
              column_config={col: st.column_config.NumberColumn(format="%.4f") for col in summary.columns
                             if col.endswith(("mean", "std"))})
@@ -154,6 +156,30 @@ if not mix.empty:
     fig.update_layout(barmode="stack", height=80 + 40 * len(shares), xaxis_title="share of labelled sessions",
                       margin=dict(t=20, b=40, l=50, r=20))
     st.plotly_chart(fig, key="mix")
+
+# ---- what differs --------------------------------------------------------------------------------------------------
+st.subheader("What differs between two configurations or two runs")
+kind = st.radio("Between", ["two configurations", "two runs"], horizontal=True, key="diff_kind")
+by_run = selected.set_index("run_id")
+if kind == "two runs":
+    options = list(selected["run_id"])
+    configs = by_run["config"].to_dict()
+    name = {r: f"{labels[r]} · seed {by_run.loc[r, 'seed']} · {r}" for r in options}
+else:   # a configuration's settings: its runs' config without seed, device and what each run recorded
+    options = order
+    configs = {label: by_run.loc[labels[labels == label].index[0], "config_key"] for label in order}
+    name = {label: label for label in options}
+c = st.columns(2)
+left = c[0].selectbox("A", options, key="diff_a", format_func=name.get)
+right = c[1].selectbox("B", options, index=min(1, len(options) - 1), key="diff_b", format_func=name.get)
+diff = data.config_diff(configs[left], configs[right])
+if left == right:
+    st.caption("Pick two different ones.")
+elif diff.empty:
+    st.caption("The same settings" + (" (seed, device and what the runs recorded aside)."
+                                      if kind == "two configurations" else "."))
+else:
+    st.dataframe(diff.rename(columns={"a": "A", "b": "B"}), hide_index=True, width="stretch", key="diff")
 
 # ---- export -----------------------------------------------------------------------------------------------------------
 st.subheader("Export")

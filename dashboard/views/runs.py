@@ -105,6 +105,7 @@ def table() -> None:
 
 
 table()
+st.caption(data.protocol())
 
 st.subheader("Act on runs")
 shown = filtered(all_runs)

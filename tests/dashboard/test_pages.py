@@ -381,3 +381,18 @@ def test_runs_progress_is_over_the_whole_run_and_best_epoch_is_shown(seeded, app
     assert table.loc["g1-student-s0", "progress"] == 1.0
     assert table.loc["g1-random-s2", "best_epoch"] == 0 and table.loc["g1-random-s2", "returned_start"]
     assert list(table.columns).index("ndcg10") <= 6                                  # on screen at 1,400 px
+
+
+def test_compare_shows_the_protocol_and_what_differs(seeded, app):
+    config = json.loads(store.query("SELECT config FROM runs WHERE run_id = 'g1-alkdrec-s0'")["config"][0])
+    config["options"] = {"lr": 0.0001}
+    store.set_run_fields("g1-alkdrec-s0", config=config)
+    at = app("compare")
+    assert any("full ranking" in t and "NDCG@10" in t and "3 seeds" in t for t in texts(at, "caption"))
+    at.radio(key="diff_kind").set_value("two runs").run()
+    at.selectbox(key="diff_a").set_value("g1-alkdrec-s0").run()
+    at.selectbox(key="diff_b").set_value("g1-alkdrec-s2").run()
+    diff = frame(at, "setting", "A", "B").set_index("setting")
+    assert diff.loc["options.lr", "A"] == "0.0001" and diff.loc["options.lr", "B"] == "—"
+    assert "model" not in diff.index                                   # equal settings are not listed
+    assert data.config_diff('{"a": {"b": 1}, "c": 2}', {"a": {"b": 1}, "c": 2}).empty
