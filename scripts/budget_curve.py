@@ -12,8 +12,9 @@ r"""What does an LLM budget buy? Runs the gate and the budget grid of issue 16 a
    NDCG@10 averaged over the seeds.
 2. Curve: ALKDRec, Random, DLLM2Rec and LLMD4Rec (adapted) with the replay teacher (the authors' recorded GPT-4-turbo
    lists, made with the true item forced into their candidates: every number is labelled "label forced") at budgets
-   250, 500, 1,000, 2,000 and the whole recorded pool; 5 seeds at 500 and at the pool, 3 elsewhere; budget 0 is the
-   Student. Controls at 500 and at the pool, all ALKDRec with `lists=`: `teacher` (TR restricted to the same
+   250, 500, 1,000, 2,000 and the largest the recorded pool allows (ALKDRec's p* support over it: 4,679 of the 4,992
+   recorded ML sessions); 5 seeds at 500 and at the largest, 3 elsewhere; budget 0 is the
+   Student. Controls at 500 and at the largest, all ALKDRec with `lists=`: `teacher` (TR restricted to the same
    sessions), `shuffled` (the LLM lists shuffled) and `in-candidates` (no-leak replay: recorded ids kept only where
    they are in our own label-free candidates). Reference lines: V-SKNN and transitions (seed 0, once per dataset).
 
@@ -87,14 +88,17 @@ def as_options(options: dict) -> Options:
     """A run's stored options as a cell's sorted (key, text) pairs (numbers written as `alkd run` parses them)."""
     return tuple(sorted((str(k), f"{v:g}" if isinstance(v, float) else str(v)) for k, v in (options or {}).items()))
 
-def pool_size(dataset: str) -> int:
-    """Recorded training sessions of the authors' replay file for `dataset` (the largest budget)."""
+def largest_budget(dataset: str) -> int:
+    """The largest budget every method can take: the recorded training sessions of the authors' replay file, or
+    fewer where ALKDRec's p* has a smaller support (k*) over that pool (the defaults: mu 10, ratios 1:5:4)."""
     from core.data import catalog
-    from core.pipeline import make_provider, RunConfig
+    from core.pipeline import RunConfig, make_provider
+    from core.selection.alkdrec import max_min_policy
     data = catalog.load(dataset)
     provider = make_provider(RunConfig(dataset=dataset, teacher="replay"), data)
     train = data.sessions.loc[data.sessions["split"] == "train", "session_id"].to_numpy()
-    return int(provider.available(train).sum())
+    pool = int(provider.available(train).sum())
+    return min(pool, max_min_policy(pool).support)
 
 
 def tuned_tr(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
@@ -121,9 +125,9 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
             cells += [Cell(dataset, b, m, s) for b in backbones for m in GATE_METHODS if m != "tr" for s in seeds]
             cells += [Cell(dataset, b, "tr", s, options=tuned_tr(runs, dataset, b)) for b in backbones for s in seeds]
         if phase in ("curve", "all"):
-            pool = pool_size(dataset)
+            pool = largest_budget(dataset)
             # the budgets with 5 seeds first, seed-major, then the rest: a grid stopped early has its key comparisons
-            # (500 and the whole pool, with the controls) for its first seeds
+            # (500 and the largest, with the controls) for its first seeds
             order = [(seed, b) for seed in seeds for b in FULL_SEED_BUDGETS] + [
                 (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS]
             for seed, budget in order:

@@ -44,7 +44,7 @@ def seed_run(method: str, seed: int, ranks: np.ndarray, budget: int | None = Non
 
 
 def test_planned_grid_has_the_budgets_seeds_and_controls(script, monkeypatch):
-    monkeypatch.setattr(script, "pool_size", lambda dataset: 4000)
+    monkeypatch.setattr(script, "largest_budget", lambda dataset: 4000)
     cells = script.planned_cells("all", ["alkdrec-ml"], ["fpmc"], [0, 1, 2, 3, 4])
     llm = [c for c in cells if c.method in script.CURVE_METHODS and c.lists == "llm"]
     seeds_at = {b: {c.seed for c in llm if c.budget == b and c.method == "alkdrec"} for b in (250, 500, 1000, 2000, 4000)}
