@@ -69,7 +69,9 @@ def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Se
                     hit_pos = rng.integers(-1, 10, size=n)
                     if replay:   # one recorded answer per session, the same in every run
                         hit_pos = (pool_ids * 7) % 12 - 1
-                    category = np.where(hit_pos == 0, "effective", np.where(hit_pos > 0, "similar", "incorrect"))
+                    student_rank = rng.integers(0, 50, size=n)
+                    # as core.selection.categories: LLM top 25 missed -> incorrect; else student top 25 -> similar
+                    category = np.where(hit_pos < 0, "incorrect", np.where(student_rank < 25, "similar", "effective"))
                     keys = np.array(["" if replay else f"{model}-{sid}" for sid in pool_ids], dtype=object)
                     selections.append(pd.DataFrame({
                         "run_id": run_id, "session_id": pool_ids, "consistency": consistency,
@@ -77,7 +79,7 @@ def seed_store(path: Path | str, *, groups: Sequence[str] = ("g1",), methods: Se
                         "gain": 1.0 / np.arange(1, n + 1) ** 10.0, "probability": np.where(picked, 1.0 / budget, 0.0),
                         "picked": picked, "pick_order": pd.array(np.where(picked, pick_order, -1)).astype("Int64"),
                         "category": np.where(picked, category, None), "call_key": np.where(picked, keys, None),
-                        "hit_position": np.where(picked, hit_pos, -1), "student_rank": rng.integers(0, 50, size=n),
+                        "hit_position": np.where(picked, hit_pos, -1), "student_rank": student_rank,
                         "n_valid": 20}))
                     for sid, key, hp in zip(pool_ids[order], keys[order], hit_pos[order]):
                         ranking = [int(x) for x in ((np.arange(10) + sid) % n_items) + 1]

@@ -193,7 +193,8 @@ with right:
         ranked = pd.DataFrame({"rank": range(1, len(answer.ranking) + 1), "item": answer.ranking,
                                "title": [title(i) for i in answer.ranking]})
         ranked["true next"] = ranked["item"].eq(label) if label is not None else False
-        st.dataframe(highlighted(ranked), hide_index=True, width="stretch", height=300, key="ranking")
+        # a static table (not a canvas grid): the highlighted row is plain HTML a reader - or a browser test - sees
+        st.table(highlighted(ranked).hide(axis="index").format({"true next": lambda v: "✔" if v else ""}))
         hit = llm_hit(value(row, "hit_position"))
         st.caption("True next item: " + (f"position **{hit}** of the teacher's list" if hit.isdigit()
                                          else f"**{hit}** of the teacher's list")

@@ -1,22 +1,29 @@
 """The dashboard in a real browser: Playwright (PyPI) driving Debian's /usr/bin/chromium; skipped without either.
 
-Serves the app on 127.0.0.1 (free port) over a tiny CSV dataset fetched with `alkd data fetch csv`, launches a run
-from the Launch page, follows it on Runs, opens Compare and Sessions, and saves screenshots (to docs/screenshots/ with ALKD_SCREENSHOTS=1).
+The store holds the three kinds of runs a demo meets: simulated runs, replay runs (no llm_calls row: their answers
+are the recorded file) moved in from another store with export/import, and a real `alkd run` against a loopback
+OpenAI-compatible server (core.teachers.fakeserver), launched from the Launch page. Every page is opened (Home at /
+and /home too) and must show no exception and no "Page not found"; Sessions must show the replay run's recorded
+ranking with the true next item highlighted. Screenshots go to a temp folder (docs/screenshots/ with
+ALKD_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core import store
 from core.paths import db_path
+from core.teachers.fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
@@ -29,6 +36,7 @@ pytestmark = [
 ]
 ALKD = [str(Path(sys.executable).parent / "alkd")] if (Path(sys.executable).parent / "alkd").exists() \
     else [sys.executable, "-m", "core.cli"]
+ERRORS = '[data-testid="stException"]'
 
 
 @pytest.fixture
@@ -48,59 +56,88 @@ def tinycsv(isolated_home: Path, tmp_path: Path) -> str:
     return "tinycsv"
 
 
-def alkd_run_exists() -> bool:
-    done = subprocess.run([*ALKD, "run", "--help"], capture_output=True, cwd=ROOT, timeout=60)
-    return done.returncode == 0
-
-
-def seed_like_a_run(dataset: str) -> None:
+def seed(dataset: str, tmp_path: Path) -> str:
+    """Simulated runs written here; replay runs written to another store and imported through export/import.
+    Returns the replay run to open on Sessions."""
     from core.data import catalog
     from dashboard.demo_store import seed_store
     data = catalog.load(dataset)
     sessions = data.sessions
-    seed_store(db_path(), groups=("browser",), methods=("student", "alkdrec"), seeds=(0,), dataset=dataset,
-               pool=sessions.loc[sessions["split"] == "train", "session_id"].to_numpy(),
-               test_sessions=sessions.loc[sessions["split"] == "test", "session_id"].to_numpy(), budget=5,
-               n_items=data.n_items)
+    common = dict(dataset=dataset, pool=sessions.loc[sessions["split"] == "train", "session_id"].to_numpy(),
+                  test_sessions=sessions.loc[sessions["split"] == "test", "session_id"].to_numpy(), budget=6,
+                  n_items=data.n_items, labels=dict(zip(sessions["session_id"], sessions["label"])))
+    seed_store(db_path(), groups=("simulated",), methods=("student", "random", "alkdrec"), seeds=(0, 1), **common)
+    other = tmp_path / "elsewhere.duckdb"
+    seed_store(other, groups=("replayed",), methods=("student", "alkdrec"), seeds=(0, 1), teacher="replay",
+               model="gpt-4-turbo-2024-04-09", replay_path=tmp_path / "recorded.jsonl",
+               base_time=pd.Timestamp("2026-02-01", tz="UTC"), **common)
+    store.export_runs(store.query("SELECT run_id FROM runs", path=other)["run_id"].tolist(), tmp_path / "export",
+                      db=other)
+    assert store.import_runs(tmp_path / "export") == 4
+    return "replayed-alkdrec-s0"
 
 
 def wait_for_runs(group: str, n: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        frame = store.query("SELECT status FROM runs WHERE groups = ?", [group])
+        frame = store.query("SELECT status, message FROM runs WHERE groups = ?", [group])
         if len(frame) >= n and frame["status"].isin(["done", "failed", "cancelled"]).all():
-            assert (frame["status"] == "done").all(), frame
+            assert (frame["status"] == "done").all(), frame.to_dict("records")
             return
-        time.sleep(1)
+        time.sleep(0.5)
     raise AssertionError(f"runs of {group} not done after {timeout} s")
 
 
-def test_launch_follow_compare_and_sessions_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch):
-    # screenshots go to a temp folder; ALKD_SCREENSHOTS=1 refreshes the committed docs/screenshots instead
+def visit(page, url: str, name: str, selector: str | None) -> str:
+    """Open a page, wait for it, fail on an exception element or a "Page not found"; returns its text."""
+    shots.shoot(page, url, name, selector)
+    text = page.inner_text('[data-testid="stApp"]')
+    assert "Page not found" not in text, url
+    problems = page.locator(ERRORS)
+    assert problems.count() == 0, f"{url}: {problems.all_inner_texts()}"
+    return text
+
+
+def test_every_page_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     if os.environ.get("ALKD_SCREENSHOTS") != "1":
         monkeypatch.setattr(shots, "SHOTS", tmp_path / "screenshots")
-    real_run = alkd_run_exists()
-    env = {"ALKD_HOME": str(isolated_home)}
-    with shots.serve(env, log=isolated_home / "streamlit.log") as url, shots.browser() as page:
-        link = f"{url}/launch?dataset={tinycsv}&methods=student,alkdrec&teacher=simulated&budget=5&seeds=0&group=browser"
-        shots.shoot(page, link, "launch", shots.CHART)
-        assert page.locator(shots.CHART).count() >= 1  # p* plot
-        assert "k* =" in page.inner_text('[data-testid="stPlotlyChart"]')
-        if real_run:
-            page.get_by_role("button", name="Launch", exact=True).click()
-            page.wait_for_selector("text=Started group", timeout=30_000)
-            wait_for_runs("browser", 2)
-        else:
-            seed_like_a_run(tinycsv)
-        shots.shoot(page, f"{url}/runs", "runs", '[data-testid="stDataFrame"]')
-        page.wait_for_selector("text=done: 2", timeout=30_000)
-        shots.shoot(page, f"{url}/compare", "compare", shots.CHART)
-        assert page.locator(shots.CHART).count() >= 3  # bars, NDCG vs sessions, NDCG vs USD
-        shots.shoot(page, f"{url}/sessions", "sessions", '[data-testid="stDataFrame"]')
-        assert "Rationale" in page.inner_text('[data-testid="stMain"]')
-        shots.shoot(page, f"{url}/costs", "costs", shots.CHART)
-        shots.shoot(page, f"{url}/home", "home", '[data-testid="stDataFrame"]')
-    if not real_run:
-        pytest.xfail("`alkd run` does not exist yet (another engineer is writing it): the store was seeded instead of "
-                     "launching from the Launch page; every page was still rendered and screenshotted")
+    replay_run = seed(tinycsv, tmp_path)
+    env = {"ALKD_HOME": str(isolated_home), "OPENAI_API_KEY": "sk-loopback-test-key", "OMP_NUM_THREADS": "1"}
+    with FakeLLMServer() as llm, shots.serve(env, log=isolated_home / "streamlit.log") as url, \
+            shots.browser() as page:
+        # a real run against the loopback OpenAI-compatible server, launched as a user does
+        visit(page, f"{url}/launch?dataset={tinycsv}&methods=student,alkdrec&teacher=openai&budget=5&seeds=0"
+                    "&group=loopback", "launch", shots.CHART)
+        field = page.get_by_label("Base URL (optional: an OpenAI-compatible local server)")
+        field.fill(llm.openai_url)
+        field.press("Enter")
+        shots.wait_idle(page)
+        assert f"--base-url {llm.openai_url}" in page.inner_text('[data-testid="stCode"]')
+        page.get_by_role("button", name="Launch", exact=True).click()
+        page.wait_for_selector("text=Started group", timeout=30_000)
+
+        # while it runs: the replay run's recorded ranking, the true next item highlighted
+        text = visit(page, f"{url}/sessions?run={replay_run}", "sessions", '[data-testid="stTable"]')
+        assert "Recorded LLM ranking" in text and "No rationale" in text
+        recorded = {r["session_id"]: r for r in map(json.loads, (tmp_path / "recorded.jsonl").read_text().splitlines())}
+        picked = store.query("SELECT session_id FROM selections WHERE run_id = ? AND picked ORDER BY pick_order",
+                             [replay_run])["session_id"].tolist()
+        ranking = page.locator('[data-testid="stTable"]').first
+        rows = ranking.locator("tbody tr")
+        assert [int(rows.nth(i).locator("td").nth(1).inner_text()) for i in range(rows.count())] == \
+            recorded[picked[0]]["raw_ranking"]
+        marked = [i for i in range(rows.count()) if rows.nth(i).locator("td").nth(3).inner_text().strip() == "✔"]
+        hit = recorded[picked[0]]["hit_position"]
+        assert marked == ([hit] if hit < 25 else [])
+        if marked:
+            colour = rows.nth(marked[0]).locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+            assert colour == "rgb(200, 247, 197)"     # #c8f7c5
+
+        for path, name, selector in (("", "home", shots.CHART), ("home", "home", shots.CHART),
+                                     ("compare", "compare", shots.CHART)):
+            visit(page, f"{url}/{path}", name, selector)
+        wait_for_runs("loopback", 2)
+        assert llm.count("openai") >= 1
+        visit(page, f"{url}/runs", "runs", '[data-testid="stDataFrame"]')
+        text = visit(page, f"{url}/costs", "costs", shots.CHART)
+        assert "local server" in text

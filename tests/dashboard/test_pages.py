@@ -19,7 +19,7 @@ def texts(at, kind: str) -> list[str]:
 
 def frame(at, *columns: str):
     """The first table on the page that has all these columns (AppTest's dataframes carry no key)."""
-    found = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    found = [d.value for d in [*at.dataframe, *at.table] if set(columns) <= set(d.value.columns)]
     assert found, f"no table with columns {columns}"
     return found[0]
 
