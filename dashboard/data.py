@@ -367,7 +367,7 @@ def headline() -> Headline | None:
         teacher = same[same["method"] == "teacher"]
         bars = same.groupby("method", as_index=False).agg(mean=("ndcg10", "mean"), std=("ndcg10", "std"),
                                                           seeds=("seed", "nunique"))
-        order = {m: i for i, m in enumerate(["teacher", "student", *METHODS, *BASELINES])}
+        order = {m: i for i, m in enumerate(dict.fromkeys(["teacher", "student", *METHODS, *BASELINES]))}
         bars = bars.sort_values("method", key=lambda m: m.map(order)).reset_index(drop=True)
         first = of.iloc[0]
         config = json.loads(first["config"]) if isinstance(first["config"], str) else {}

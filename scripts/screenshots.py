@@ -2,6 +2,9 @@
 
     python scripts/screenshots.py                 # serve the dashboard on the current store, shoot every page
     python scripts/screenshots.py --seed          # ...on a synthetic store in a temporary ALKD_HOME instead
+    python scripts/screenshots.py --archive DIR   # ...on the committed run archives (docs/reproduction,
+                                                  # docs/engine_runs) with alkdrec-ml/-games fetched from DIR (the
+                                                  # authors' data folder holding ML/ and Games/): the README's shots
 
 Writes docs/screenshots/<page>.png. Never runs `playwright install`: it drives the system Chromium with the flags
 from the environment notes. The helpers here (free_port, serve, browser, shoot) are shared with the browser test.
@@ -27,8 +30,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "docs" / "screenshots"
 CHART = '[data-testid="stPlotlyChart"] .main-svg'
-PAGES = {"home": None, "launch": CHART, "runs": '[data-testid="stDataFrame"]', "compare": CHART,
-         "sessions": '[data-testid="stDataFrame"]', "costs": CHART}
+PAGES = {"home": CHART, "launch": CHART, "runs": '[data-testid="stDataFrame"]', "compare": CHART,
+         "sessions": '[data-testid="stDataFrame"]', "costs": '[data-testid="stDataFrame"]'}
+ARCHIVES = [ROOT / "docs" / "reproduction", ROOT / "docs" / "engine_runs"]
 
 
 def free_port() -> int:
@@ -104,9 +108,21 @@ def wait_idle(page, timeout_ms: int = 60_000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", action="store_true", help="shoot a synthetic store in a temporary ALKD_HOME")
+    parser.add_argument("--archive", type=Path, default=None, metavar="DIR",
+                        help="shoot the committed run archives, alkdrec datasets fetched from DIR")
     args = parser.parse_args()
     env = {}
-    if args.seed:
+    if args.archive is not None:
+        home = tempfile.mkdtemp(prefix="alkd-shots-")
+        os.environ["ALKD_HOME"] = env["ALKD_HOME"] = home
+        os.environ.pop("ALKD_DB", None)
+        alkd = [sys.executable, "-m", "core.cli"]
+        for name in ("alkdrec-ml", "alkdrec-games"):
+            subprocess.run([*alkd, "data", "fetch", name, "--from", str(args.archive)], check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
+        for folder in ARCHIVES:
+            subprocess.run([*alkd, "runs", "import", str(folder)], check=True, cwd=ROOT)
+    elif args.seed:
         sys.path.insert(0, str(ROOT))
         home = tempfile.mkdtemp(prefix="alkd-shots-")
         os.environ["ALKD_HOME"] = env["ALKD_HOME"] = home
