@@ -196,7 +196,8 @@ def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 # ---- costs ----------------------------------------------------------------------------------------------------------
 
-MODEL_SQL = ("coalesce(json_extract_string(r.config, '$.model'), json_extract_string(r.config, '$.extra.teacher_model'),"
+MODEL_SQL = ("coalesce(json_extract_string(r.config, '$.model'),"
+             " json_extract_string(r.config, '$.extra.teacher_model'),"
              " json_extract_string(r.config, '$.teacher_model'), r.teacher)")
 
 

@@ -126,8 +126,8 @@ if teacher in data.KEY_ENV:
                        help="At most the USD cap when one is set." if cfg.usd_cap is not None else None)
         cols[1].metric("Runs asking the LLM", f"{n_llm:,}")
         cols[2].metric("At most for this launch", f"${total:,.4f}",
-                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap. Cached prompts "
-                            "are not paid twice.")
+                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap. Cached "
+                            "prompts are not paid twice.")
         if base_url:
             st.caption(f"Priced at the list price of {data.model_for(cfg)!r}: a server you run yourself bills "
                        "nothing.")

@@ -58,8 +58,8 @@ candidates_runs = in_group[in_group["method"] == method].sort_values(["seed", "c
 ids = list(candidates_runs["run_id"])
 _keep("run", ids, asked if asked_row is not None and "run" not in st.session_state else None)
 info = runs.set_index("run_id")
-run_id = c[2].selectbox("Run", ids, key="run", format_func=lambda r: f"seed {info.loc[r, 'seed']} · {info.loc[r, 'teacher']}"
-                                                                     f" · {r}")
+run_id = c[2].selectbox("Run", ids, key="run",
+                        format_func=lambda r: f"seed {info.loc[r, 'seed']} · {info.loc[r, 'teacher']} · {r}")
 dataset, teacher = info.loc[run_id, "dataset"], info.loc[run_id, "teacher"]
 config = json.loads(info.loc[run_id, "config"] or "{}")
 leak = stored_label_leak(teacher, dataset, config)
@@ -133,8 +133,9 @@ st.dataframe(table, hide_index=True, width="stretch", key="selected", height=min
 if view.empty:
     st.stop()
 
+category_of = dict(zip(view["session_id"], view["category"]))
 session_id = st.selectbox("Open session", list(view["session_id"]), key="session",
-                          format_func=lambda s: f"session {s} — {view.loc[view['session_id'] == s, 'category'].iloc[0]}")
+                          format_func=lambda s: f"session {s} — {category_of.get(s)}")
 row = view[view["session_id"] == session_id].iloc[0]
 category = value(row, "category")
 st.subheader(f"Session {session_id} — {category or 'no category'}")

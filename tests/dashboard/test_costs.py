@@ -62,7 +62,8 @@ def test_a_full_labelling_is_counted_once_per_pool(seeded, tiny, app):
     full = next(d for d in chart["data"] if d["name"].startswith("full labelling"))
     assert plotted(full["y"]) == pytest.approx([0.001 * pool])
     by_model = frame(at, "provider", "calls").set_index("provider")
-    assert by_model.loc["openai", "priced"] == "provider's price" and by_model.loc["openai", "endpoint"] == "provider API"
+    assert by_model.loc["openai", "priced"] == "provider's price"
+    assert by_model.loc["openai", "endpoint"] == "provider API"
     assert not texts(at, "warning")
 
 
