@@ -33,6 +33,8 @@ CHART = '[data-testid="stPlotlyChart"] .main-svg'
 PAGES = {"home": CHART, "launch": CHART, "runs": '[data-testid="stDataFrame"]', "compare": CHART,
          "sessions": '[data-testid="stDataFrame"]', "costs": '[data-testid="stDataFrame"]'}
 ARCHIVES = [ROOT / "docs" / "reproduction", ROOT / "docs" / "engine_runs"]
+#: with --archive: one cell of the reproduction on Compare (5 methods x 5 seeds), not all 353 runs at once
+ARCHIVE_QUERY = {"compare": "?group=reproduce&dataset=alkdrec-games&backbone=sasrec"}
 
 
 def free_port() -> int:
@@ -131,7 +133,8 @@ def main() -> None:
         seed_store(db_path(), methods=("student", "random", "alkdrec"), seeds=(0, 1, 2), budget=10)
     with serve(env) as url, browser() as page:
         for name, selector in PAGES.items():
-            print(shoot(page, f"{url}/{name}", name, selector))
+            query = ARCHIVE_QUERY.get(name, "") if args.archive is not None else ""
+            print(shoot(page, f"{url}/{name}{query}", name, selector))
 
 
 if __name__ == "__main__":

@@ -23,12 +23,22 @@ runs = data.runs()
 finished = data.comparable_runs(runs)
 finished = finished[finished["ndcg10"].notna() | finished["recall10"].notna()]
 groups = [g for g in finished["groups"].dropna().unique()] if not finished.empty else []
+# links: /compare?group=NAME&dataset=alkdrec-games&backbone=sasrec (comma-separated lists)
+wanted = {key: [v for v in st.query_params.get(key, "").split(",") if v] for key in ("group", "dataset", "backbone")}
 c = st.columns([2, 3])
-picked_groups = c[0].multiselect("Groups", groups, default=groups[:1], key="groups")
+picked_groups = c[0].multiselect("Groups", groups, default=[g for g in wanted["group"] if g in groups] or groups[:1],
+                                 key="groups")
 picked_runs = c[1].multiselect("…or individual runs", list(finished["run_id"]) if not finished.empty else [],
                                key="runs")
 selected = finished[finished["groups"].isin(picked_groups) | finished["run_id"].isin(picked_runs)] \
     if not finished.empty else finished
+c = st.columns(2)
+for col, column, title in ((c[0], "dataset", "Narrow to datasets"), (c[1], "backbone", "Narrow to backbones")):
+    options = sorted(selected[column].dropna().unique())
+    narrow = col.multiselect(title, options, default=[v for v in wanted[column] if v in options], key=f"c_{column}",
+                             placeholder="all")
+    if narrow:
+        selected = selected[selected[column].isin(narrow)]
 if selected.empty:
     st.info("No finished runs selected: launch a comparison, or pick a group or runs above.")
     st.stop()
@@ -58,8 +68,8 @@ wide = wide.merge(selected[["run_id", "seed", "n_labelled", "usd_spent"]], on="r
 wide["config"] = wide["run_id"].map(labels)
 metrics = [m for m in ("recall", "ndcg", "mrr") if m in wide.columns]
 order = list(dict.fromkeys(labels[wide["run_id"]].tolist()))
-baseline = c[1].selectbox("Baseline", order, index=order.index("student") if "student" in order else 0,
-                          key="baseline")
+students = [label for label in order if label == "student" or label.startswith("student · ")]
+baseline = c[1].selectbox("Baseline", order, index=order.index(students[0]) if students else 0, key="baseline")
 test = c[2].radio("Significance test", ["paired t-test over seeds", "paired t-test per session"], key="test")
 
 # ---- summary table ------------------------------------------------------------------------------------------------
@@ -129,8 +139,10 @@ st.plotly_chart(fig, key="bars")
 st.subheader("What the budget buys")
 points = selected[["run_id", "method", "n_labelled", "usd_spent", "ndcg10", "teacher"]].dropna(subset=["ndcg10"])
 points = points.assign(config=points["run_id"].map(labels))
-cols = st.columns(2)
-for col, x, title in ((cols[0], "n_labelled", "LLM-labelled sessions"), (cols[1], "usd_spent", "USD spent")):
+paid = bool((points["usd_spent"] > 0).any())
+cols = st.columns(2) if paid else [st.container()]
+axes = [("n_labelled", "LLM-labelled sessions"), ("usd_spent", "USD spent")][:2 if paid else 1]
+for col, (x, title) in zip(cols, axes):
     fig = go.Figure()
     for config, part in points.groupby("config", sort=False):
         fig.add_scatter(x=part[x], y=part["ndcg10"], mode="markers", name=config, text=part["run_id"])
@@ -139,7 +151,9 @@ for col, x, title in ((cols[0], "n_labelled", "LLM-labelled sessions"), (cols[1]
                     line=dict(dash="dash", color="black", shape="hv"))
     fig.update_layout(height=340, xaxis_title=title, yaxis_title="NDCG@10", margin=dict(t=30, b=40, l=50, r=20))
     col.plotly_chart(fig, key=f"budget_{x}")
-if (points["teacher"] == "simulated").any():
+if not paid:
+    st.caption("No run here spent USD (replay, simulated or free teachers): no cost curve.")
+elif (points["teacher"] == "simulated").any():
     st.caption("Runs with the **simulated** teacher spend $0: their cost axis shows what-if numbers, not LLM bills.")
 
 # ---- achieved category mix ------------------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ def test_a_full_labelling_is_counted_once_per_pool(seeded, tiny, app):
     chart = json.loads(at.get("plotly_chart")[-1].proto.spec)
     full = next(d for d in chart["data"] if d["name"].startswith("full labelling"))
     assert plotted(full["y"]) == pytest.approx([0.001 * pool])
+    compare = app("compare")       # the paid group is the newest: its USD curve is drawn
+    titles = [json.loads(c.proto.spec)["layout"].get("xaxis", {}).get("title", {}).get("text")
+              for c in compare.get("plotly_chart")]
+    assert titles[1:3] == ["LLM-labelled sessions", "USD spent"]
     by_model = frame(at, "provider", "calls").set_index("provider")
     assert by_model.loc["openai", "priced"] == "provider's price"
     assert by_model.loc["openai", "endpoint"] == "provider API"

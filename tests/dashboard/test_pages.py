@@ -293,7 +293,8 @@ def test_compare_table_equals_the_store(seeded, app):
     assert summary.loc["student", "NDCG@10 vs student"] == "baseline"
     assert summary.loc["alkdrec", "NDCG@10 vs student"].startswith(("▲", "▼", "n/a"))
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) >= 4  # bars, two budget curves, mix
+    assert len(charts) == 3  # bars, NDCG against labelled sessions, mix: nothing was paid, so no USD curve
+    assert any("no cost curve" in t for t in texts(at, "caption"))
     assert {d["name"] for d in charts[0]["data"]} == {"HR@10", "NDCG@10"}
     assert any(d["name"] == "Pareto frontier" for d in charts[1]["data"])
     at.radio(key="test").set_value("paired t-test per session").run()
