@@ -30,7 +30,8 @@ import pandas as pd
 import torch
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
-from core.distill.losses import list_target, listwise_kl, sampled_pairwise, soft_target_kd
+from core.distill.losses import (list_target, listwise_kl, sampled_pairwise, soft_target_kd,
+                                 temperature_for_perplexity)
 from core.models import create
 from core.models.base import SessionModel
 from core.train import Instances, Progress, TrainConfig, batch_indices, fit_steps, training_instances
@@ -55,7 +56,11 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
                           "dropped: a no-leak replay); shuffled (each list shuffled: a control); teacher (the teacher "
                           "recommender's top-25 on the same sessions: a control)"),
     "lambda": (None, float, "weight of the distillation loss in the joint recipe (1.0; DLLM2Rec 0.8)"),
-    "kd_temperature": (2.0, float, "temperature T of soft-target KD (loss scaled by T^2)"),
+    "kd_temperature": (None, float, "temperature T of soft-target KD (loss scaled by T^2); default: fitted to the "
+                                    "teacher's score scale (its soft targets' perplexity = kd_perplexity), with "
+                                    "lambda 1/T^2 unless set"),
+    "kd_perplexity": (10.0, float, "perplexity (exp of the mean entropy) of the teacher's soft targets that fits the "
+                                   "default KD temperature"),
     "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
     "lr": (1e-3, float, "Adam learning rate (pretrained init; authors-code Atten-Mixer: 1e-4; scratch: the "
                         "pre-training lr)"),
@@ -108,7 +113,8 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
                          ("lists", LISTS), ("llmd_weight", ("rank", "score"))):
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
-    for key, low in (("lambda", "at least 0"), ("kd_temperature", "above 0"), ("tau", "above 0"),
+    for key, low in (("lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
+                     ("tau", "above 0"),
                      ("tau_w", "above 0"), ("rd_mu", "above 0")):
         value = checked.get(key)
         if value is not None and not (np.isfinite(value) and (value > 0 or value == 0 and key == "lambda")):
@@ -327,11 +333,11 @@ def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:
     return Term(len(rows), loss, int(ctx.param("distill_batch")), lam=ctx.lam())
 
 
-def kd_term(ctx: DistillContext) -> Term:
-    """Soft-target KD from the teacher recommender over the full catalogue, on the training instances."""
+def kd_term(ctx: DistillContext, temperature: float) -> Term:
+    """Soft-target KD at `temperature` (kd_temperature_for) from the teacher recommender over the full catalogue, on
+    the training instances; weight option lambda, else 1/T^2."""
     base = ctx.training_rows
     tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
-    temperature = float(ctx.param("kd_temperature"))
     ctx.teacher.to(ctx.device).eval()
 
     def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
@@ -339,7 +345,20 @@ def kd_term(ctx: DistillContext) -> Term:
         with torch.no_grad():
             teacher = ctx.teacher.score(x, n)
         return soft_target_kd(model.score(x, n), teacher, temperature).mean()
-    return Term(len(base), loss, on_base=True, lam=ctx.lam())
+    return Term(len(base), loss, on_base=True, lam=ctx.lam(1.0 / temperature ** 2))
+
+
+def kd_temperature_for(ctx: DistillContext, sample: int = 2048) -> float:
+    """Option kd_temperature, else T fitted so that the teacher's softmax over the catalogue has perplexity
+    kd_perplexity on a seeded sample of training instances (core.distill.losses.temperature_for_perplexity)."""
+    if ctx.param("kd_temperature") is not None:
+        return float(ctx.param("kd_temperature"))
+    base = ctx.training_rows
+    rows = np.random.default_rng(ctx.seed).permutation(len(base))[:sample]
+    with torch.no_grad():
+        logits = ctx.teacher.eval().score(torch.as_tensor(base.inputs[rows], device=ctx.device),
+                                          torch.as_tensor(base.lengths[rows], device=ctx.device))[:, 1:]
+    return temperature_for_perplexity(logits.cpu(), float(ctx.param("kd_perplexity")))
 
 
 def listwise_term(ctx: DistillContext, sids: Sequence[int], lists: Mapping[int, Sequence[int]],

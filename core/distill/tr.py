@@ -3,7 +3,8 @@ on every training session. No selection, no LLM: the "what does our own teacher 
 
 TR, option `loss`:
 - `kd` (default with the joint recipe): classic soft-target KD over the full catalogue on every training instance,
-  base loss + lambda * T^2 KL(softmax(z_t/T) || softmax(z_s/T)) (core.distill.losses.soft_target_kd);
+  base loss + lambda * T^2 KL(softmax(z_t/T) || softmax(z_s/T)) (core.distill.losses.soft_target_kd), T fitted to
+  the teacher's score scale unless set (kd_perplexity), lambda 1/T^2 unless set;
 - `bpr-top50` (the ablation as the paper ran it, default with the finetune recipe): rows window -> each of the
   teacher's top-50 items (window excluded, the label NOT forced in), weight 1, through the pairwise objective.
 RD (Ranking Distillation, Tang & Wang, KDD 2018), the published ranking-distillation baseline ("classic KD" row):
@@ -16,8 +17,8 @@ from __future__ import annotations
 import torch
 
 from core.distill import register
-from core.distill.common import (DistillContext, DistillResult, Term, fit_distill, kd_term, pairwise_term,
-                                 ranking_rows, top_k)
+from core.distill.common import (DistillContext, DistillResult, Term, fit_distill, kd_temperature_for, kd_term,
+                                 pairwise_term, ranking_rows, top_k)
 from core.distill.losses import ranking_distillation, rd_position_weights
 
 
@@ -26,8 +27,10 @@ from core.distill.losses import ranking_distillation, rd_position_weights
 def distil_teacher(ctx: DistillContext) -> DistillResult:
     loss = str(ctx.param("loss") or ("kd" if ctx.recipe == "joint" else "bpr-top50"))
     if loss == "kd":
-        model, curve, facts = fit_distill(ctx, kd_term(ctx))
-        return DistillResult(model, curve, facts | {"loss": "kd", "kd_temperature": float(ctx.param("kd_temperature")),
+        temperature = kd_temperature_for(ctx)
+        model, curve, facts = fit_distill(ctx, kd_term(ctx, temperature))
+        return DistillResult(model, curve, facts | {"loss": "kd", "kd_temperature": temperature,
+                                                    "kd_temperature_fitted": ctx.param("kd_temperature") is None,
                                                     "rows": len(ctx.training_rows)})
     if loss != "bpr-top50":
         raise ValueError(f"TR takes loss=kd or loss=bpr-top50, not {loss!r}")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.distill.losses import (list_target, listwise_kl, rank_weight, ranking_distillation, rd_position_weights,
-                                 sampled_pairwise, soft_target_kd)
+                                 sampled_pairwise, soft_target_kd, temperature_for_perplexity)
 
 
 def np_softmax(x: np.ndarray) -> np.ndarray:
@@ -101,3 +101,13 @@ def test_llmd4rec_rank_weight_stays_in_0_2():
     r_c, r_l = rng.integers(1, 100, 1000), rng.integers(1, 100, 1000)
     w = rank_weight(r_c, r_l)
     assert (w >= 0).all() and (w <= 2).all() and ((w > 1) == (r_c > r_l)).all()
+
+
+def test_fitted_temperature_gives_the_asked_perplexity_and_follows_the_score_scale():
+    logits = torch.randn(64, 500) * 0.6
+    t = temperature_for_perplexity(logits, perplexity=10.0)
+    p = np_softmax(logits.numpy().astype(np.float64) / t)
+    entropy = -(p * np.log(np.clip(p, 1e-300, None))).sum(1).mean()
+    assert np.exp(entropy) == pytest.approx(10.0, rel=1e-3)
+    assert temperature_for_perplexity(logits * 4, 10.0) == pytest.approx(4 * t, rel=1e-3)    # scale-equivariant
+    assert temperature_for_perplexity(logits, 50.0) > t                                      # flatter = hotter

@@ -111,6 +111,21 @@ def test_tr_kd_pulls_the_student_towards_the_teacher(pretrained):
     assert teacher_student_kl(kd.model, teacher, data) < 0.8 * teacher_student_kl(plain.model, teacher, data)
 
 
+def test_tr_kd_temperature_is_fitted_to_the_teacher_unless_set(pretrained):
+    data, student, teacher = pretrained
+    fitted = get_method("tr").distill(context(data, student, teacher, max_epochs=1))
+    t = fitted.extra["kd_temperature"]
+    assert fitted.extra["kd_temperature_fitted"] and fitted.extra["lambda"] == pytest.approx(1 / t ** 2)
+    rows = training_instances(data, 5, augment_prefixes=True)
+    with torch.no_grad():
+        logits = teacher.eval().score(torch.as_tensor(rows.inputs), torch.as_tensor(rows.lengths))[:, 1:]
+    p = torch.softmax(logits.double() / t, 1)
+    assert float(torch.exp(-(p * p.log()).sum(1)).mean()) == pytest.approx(10.0, rel=0.3)   # sample vs all rows
+    fixed = get_method("tr").distill(context(data, student, teacher, max_epochs=1, kd_temperature=2.0))
+    assert fixed.extra["kd_temperature"] == 2.0 and not fixed.extra["kd_temperature_fitted"]
+    assert fixed.extra["lambda"] == pytest.approx(0.25)
+
+
 def test_scratch_init_trains_a_fresh_student_with_the_pretraining_settings(pretrained):
     data, student, teacher = pretrained
     result = get_method("tr").distill(context(data, student, teacher, init="scratch", max_epochs=2,
