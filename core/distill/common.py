@@ -62,6 +62,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
     "kd_perplexity": (10.0, float, "perplexity (exp of the mean entropy) of the teacher's soft targets that fits the "
                                    "default KD temperature"),
     "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
+    "list_temperature": (None, float, "temperature of the student's softmax over the candidates (listwise, LLMD4Rec); "
+                                      "default: fitted to the pretrained student's score scale (kd_perplexity)"),
     "lr": (1e-3, float, "Adam learning rate (pretrained init; authors-code Atten-Mixer: 1e-4; scratch: the "
                         "pre-training lr)"),
     "batch_size": (1024, int, "rows per step (pretrained init; scratch: the pre-training batch)"),
@@ -114,6 +116,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
     for key, low in (("lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
+                     ("list_temperature", "above 0"),
                      ("tau", "above 0"),
                      ("tau_w", "above 0"), ("rd_mu", "above 0")):
         value = checked.get(key)
@@ -348,16 +351,29 @@ def kd_term(ctx: DistillContext, temperature: float) -> Term:
     return Term(len(base), loss, on_base=True, lam=ctx.lam(1.0 / temperature ** 2))
 
 
-def kd_temperature_for(ctx: DistillContext, sample: int = 2048) -> float:
-    """Option kd_temperature, else T fitted so that the teacher's softmax over the catalogue has perplexity
-    kd_perplexity on a seeded sample of training instances (core.distill.losses.temperature_for_perplexity)."""
-    if ctx.param("kd_temperature") is not None:
-        return float(ctx.param("kd_temperature"))
+def kd_temperature_for(ctx: DistillContext) -> float:
+    """Option kd_temperature, else T fitted to the teacher recommender's scores (fitted_temperature)."""
+    value = ctx.param("kd_temperature")
+    return float(value) if value is not None else fitted_temperature(ctx, ctx.teacher)
+
+
+def list_temperature_for(ctx: DistillContext) -> float:
+    """Option list_temperature, else T fitted to the pretrained student's scores (fitted_temperature): a BPR-trained
+    student's softmax over 50 candidates is nearly flat, so matching a listwise target would first have to blow up
+    its score scale."""
+    value = ctx.param("list_temperature")
+    return float(value) if value is not None else fitted_temperature(ctx, ctx.student)
+
+
+def fitted_temperature(ctx: DistillContext, model: SessionModel, sample: int = 2048) -> float:
+    """T such that `model`'s softmax over the catalogue has perplexity kd_perplexity on a seeded sample of training
+    instances (core.distill.losses.temperature_for_perplexity)."""
     base = ctx.training_rows
     rows = np.random.default_rng(ctx.seed).permutation(len(base))[:sample]
+    model.to(ctx.device).eval()
     with torch.no_grad():
-        logits = ctx.teacher.eval().score(torch.as_tensor(base.inputs[rows], device=ctx.device),
-                                          torch.as_tensor(base.lengths[rows], device=ctx.device))[:, 1:]
+        logits = model.score(torch.as_tensor(base.inputs[rows], device=ctx.device),
+                             torch.as_tensor(base.lengths[rows], device=ctx.device))[:, 1:]
     return temperature_for_perplexity(logits.cpu(), float(ctx.param("kd_perplexity")))
 
 
@@ -369,9 +385,11 @@ def listwise_term(ctx: DistillContext, sids: Sequence[int], lists: Mapping[int, 
     x, n, cand, pos, listed, mask = list_tensors(ctx, sids, lists, candidates)
     q = list_target(pos, listed, float(ctx.param("tau")))
     w = torch.as_tensor(weights if weights is not None else np.ones(len(sids)), dtype=torch.float32)
+    temperature = list_temperature_for(ctx)
 
     def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
         scores = model.score(x[index].to(ctx.device), n[index].to(ctx.device)).gather(1, cand[index].to(ctx.device))
+        scores = scores / temperature
         kl = listwise_kl(q[index].to(ctx.device), scores, mask[index].to(ctx.device))
         return (w[index].to(ctx.device) * kl).mean()
     return Term(len(sids), loss, int(ctx.param("distill_batch")), lam=ctx.lam())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.distill import DistillContext, get_method, method_names
-from core.distill.common import distillation_lists, top_k
+from core.distill.common import distillation_lists, fitted_temperature, top_k
 from core.distill.losses import soft_target_kd
 from core.evaluate import evaluate
 from core.train import TrainConfig, model_scorer, train, training_instances
@@ -124,6 +124,16 @@ def test_tr_kd_temperature_is_fitted_to_the_teacher_unless_set(pretrained):
     fixed = get_method("tr").distill(context(data, student, teacher, max_epochs=1, kd_temperature=2.0))
     assert fixed.extra["kd_temperature"] == 2.0 and not fixed.extra["kd_temperature_fitted"]
     assert fixed.extra["lambda"] == pytest.approx(0.25)
+
+
+def test_listwise_student_temperature_is_fitted_to_the_pretrained_student_unless_set(pretrained):
+    data, student, teacher = pretrained
+    ctx = context(data, student, teacher, max_epochs=1)
+    fitted = get_method("alkdrec").distill(ctx)
+    assert fitted.extra["list_temperature"] == pytest.approx(fitted_temperature(ctx, student))
+    assert fitted_temperature(ctx, teacher) != pytest.approx(fitted.extra["list_temperature"])   # the student's own
+    fixed = get_method("alkdrec").distill(context(data, student, teacher, max_epochs=1, list_temperature=3.0))
+    assert fixed.extra["list_temperature"] == 3.0
 
 
 def test_scratch_init_trains_a_fresh_student_with_the_pretraining_settings(pretrained):
