@@ -90,13 +90,13 @@ def test_tr_setting_is_chosen_on_validation_and_the_gate_uses_it(script, tmp_pat
     for seed in range(5):
         seed_run("student", seed, weak)
     seed_run("tr", 0, strong, valid=0.010)                                       # best on test, worse on valid
-    scratch = {"init": "scratch", "kd_temperature": 1.0, "lambda": 0.3}
-    seed_run("tr", 0, weak, options=scratch, valid=0.020)
+    seed_run("tr", 0, weak, options={"kd_perplexity": 30.0}, valid=0.020)
+    seed_run("tr", 0, strong, options={"lambda": 9.0}, valid=0.030)                # not a setting of the grid
     runs = script.done_runs()
     chosen = script.tuned_tr(runs, "alkdrec-ml", "fpmc")
-    assert chosen == (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3"))
+    assert chosen == (("kd_perplexity", "30"),)
     gate = script.planned_cells("gate", ["alkdrec-ml"], ["fpmc"], [0, 1], runs)
     assert {c.options for c in gate if c.method == "tr"} == {chosen}
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
-    assert "| TR (KD) (init=scratch, kd_temperature=1, lambda=0.3) | 1 |" in text          # only the chosen setting
+    assert "| TR (KD) (kd_perplexity=30) | 1 |" in text                                   # only the chosen setting
     assert "the gate does NOT pass" in text
