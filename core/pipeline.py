@@ -428,8 +428,8 @@ def label_leak(config: RunConfig, dataset: SessionDataset, forced_in_prompts: bo
     the candidates: our prompts with force_label, or the authors' recorded GPT-4 lists, which were all made that
     way), `filtered` (such lists, ids outside our label-free candidates dropped: option lists=in-candidates), or
     `none`."""
-    authors_replay = config.teacher == "replay" and not config.replay_path and dataset.name in REPLAY_PREFIX
-    return _leak(authors_replay, forced_in_prompts, config.options.get("lists"))
+    return _leak(_authors_lists(config.teacher, dataset.name, config.replay_path), forced_in_prompts,
+                 config.options.get("lists"))
 
 
 def stored_label_leak(teacher: str, dataset: str, config: dict[str, Any]) -> str:
@@ -437,9 +437,14 @@ def stored_label_leak(teacher: str, dataset: str, config: dict[str, Any]) -> str
     extra = config.get("extra") or {}
     if extra.get("label_leak"):
         return str(extra["label_leak"])
-    authors_replay = teacher == "replay" and not config.get("replay_path") and dataset in REPLAY_PREFIX
     forced = bool(extra.get("force_label") or config.get("force_label"))
-    return _leak(authors_replay, forced, (config.get("options") or {}).get("lists"))
+    return _leak(_authors_lists(teacher, dataset, config.get("replay_path")), forced,
+                 (config.get("options") or {}).get("lists"))
+
+
+def _authors_lists(teacher: str, dataset: str, replay_path: str | None) -> bool:
+    """Whether a run replays the authors' recorded GPT-4 lists (their folder or *.data file, not a JSONL export)."""
+    return teacher == "replay" and dataset in REPLAY_PREFIX and not str(replay_path or "").endswith(".jsonl")
 
 
 def _leak(authors_replay: bool, forced_in_prompts: bool, lists: str | None) -> str:

@@ -84,6 +84,7 @@ def test_label_leak_is_recorded(teacher, force, options, expected):
     ("replay", "alkdrec-ml", {"options": {}}, "forced"),                         # stored before label_leak existed
     ("replay", "alkdrec-games", {"options": {"lists": "in-candidates"}}, "filtered"),
     ("replay", "alkdrec-ml", {"replay_path": "mine.jsonl"}, "none"),
+    ("replay", "alkdrec-ml", {"replay_path": "/data/alkdrec"}, "forced"),               # the authors' folder
     ("simulated", "tiny", {"extra": {"force_label": True}}, "forced"),
     ("openai", "tiny", {"extra": {"label_leak": "none"}}, "none")])
 def test_stored_label_leak(teacher, dataset, config, expected):
