@@ -48,6 +48,11 @@ GROUP = "budget"
 ARCHIVE = ROOT / "docs" / "budget_runs"
 OUTPUT = ROOT / "docs" / "budget.md"
 PLOT = ROOT / "docs" / "budget.png"
+#: groups of runs made with settings since replaced; archived and reported apart, so the negative results stay visible
+SUPERSEDED = {"budget-kd-t2": "TR with KD at T = 2, lambda = 1 (the textbook temperature: a BPR-trained teacher's "
+                              "soft targets are then all but uniform)",
+              "budget-listwise-raw": "LLM methods with the listwise loss on the student's raw scores (before the "
+                                     "fitted list temperature)"}
 GATE_METHODS = ["student", "teacher", "tr", "rd"]
 CURVE_METHODS = ["alkdrec", "random", "dllm2rec", "llmd4rec"]
 REFERENCES = ["vsknn", "transitions"]
@@ -138,11 +143,11 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
     return list(dict.fromkeys(cells))
 
 
-def done_runs() -> pd.DataFrame:
-    """Done runs of the group, one row each: run_id, dataset, backbone, method, seed, budget, n_labelled, lists,
+def done_runs(group: str = GROUP) -> pd.DataFrame:
+    """Done runs of a group, one row each: run_id, dataset, backbone, method, seed, budget, n_labelled, lists,
     extra (the run's facts: distillation, label_leak, ...)."""
     runs = store.query("SELECT run_id, dataset, backbone, method, seed, budget, n_labelled, config FROM runs "
-                       "WHERE status = 'done' AND groups = ?", [GROUP])
+                       "WHERE status = 'done' AND groups = ?", [group])
     if runs.empty:
         return runs.assign(options=pd.Series(dtype=object), lists=pd.Series(dtype=str), extra=pd.Series(dtype=object))
     configs = runs["config"].map(lambda c: json.loads(c) if isinstance(c, str) else (c or {}))
@@ -342,6 +347,32 @@ def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
     return True
 
 
+def superseded_section(values: pd.DataFrame) -> list[str]:
+    """Runs of SUPERSEDED groups against the Student of the same seeds (paired t-test over test sessions)."""
+    lines = ["## 3. Superseded settings (kept as measured)", "",
+             "| setting | dataset | backbone | method | lists | budget | n | NDCG@10 | Δ vs Student | p | returned start |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    students = values[values["method"] == "student"]
+    for group, text in SUPERSEDED.items():
+        runs = done_runs(group)
+        if runs.empty:
+            continue
+        old = with_test_metric(runs).fillna({"budget": 0})
+        keys = ["dataset", "backbone", "method", "lists", "budget"]
+        for key, rows in old.groupby(keys):
+            dataset, backbone, method, lists, budget = key
+            base = students[(students["dataset"] == dataset) & (students["backbone"] == backbone)
+                            & students["seed"].isin(rows["seed"])]
+            mine = rows[rows["seed"].isin(base["seed"])]
+            delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
+            llm = method in CURVE_METHODS
+            lines.append(f"| {text} | {dataset} | {backbone} | {LABEL[method]} | {lists if llm else ''} | "
+                         f"{f'{int(budget):,}' if llm else ''} | {len(rows)} |"
+                         f" {rows['value'].mean():.5f} ± {ci95(rows['value'].to_numpy()):.5f} | "
+                         f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {_returned_start(rows)} |")
+    return lines + [""] if len(lines) > 4 else []
+
+
 def conclusion(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
     """Plain sentences computed from the tables: the best LLM configuration per cell against Student and TR."""
     lines = ["## Conclusion (computed from the tables above)", ""]
@@ -384,6 +415,7 @@ def report(output: Path = OUTPUT, plot_path: Path = PLOT) -> str:
     if not refs.empty:
         lines += ["Reference baselines (test NDCG@10, seed 0): " + "; ".join(
             f"{d} {LABEL[m]} {v:.5f}" for d, m, v in zip(refs["dataset"], refs["method"], refs["value"])) + ".", ""]
+    lines += superseded_section(values)
     lines += conclusion(values, curve)
     text = "\n".join(lines)
     output.write_text(text)
@@ -410,7 +442,7 @@ def main() -> None:
         for phase in phases:   # planned after the previous phase ran: the gate reads the tuning's result
             run_missing(planned_cells(phase, args.datasets.split(","), args.backbones.split(","),
                                       parse_seeds(args.seeds)), args.dry_run)
-    done = done_runs()
+    done = pd.concat([done_runs(group) for group in (GROUP, *SUPERSEDED)])
     if not done.empty and not args.dry_run:
         store.export_runs(done["run_id"].tolist(), archive)
     output = Path(args.output)

@@ -26,14 +26,15 @@ def script():
 
 
 def seed_run(method: str, seed: int, ranks: np.ndarray, budget: int | None = None, lists: str | None = None,
-             returned_start: bool = False, options: dict | None = None, valid: float | None = None) -> str:
+             returned_start: bool = False, options: dict | None = None, valid: float | None = None,
+             group: str = "budget") -> str:
     """A done run of group `budget` on alkdrec-ml / fpmc whose test ranks are `ranks` (0-based)."""
     options = dict(options or {}) | ({"lists": lists} if lists else {})
-    run_id = "-".join(["b", method, str(seed), str(budget), *(f"{k}_{v}" for k, v in sorted(options.items()))])
+    run_id = "-".join([group, method, str(seed), str(budget), *(f"{k}_{v}" for k, v in sorted(options.items()))])
     store.create_run(run_id, kind="distill", dataset="alkdrec-ml", backbone="fpmc", method=method, teacher="replay",
                      seed=seed, config={"options": options, "extra": {"distill": {"returned_start": returned_start}}},
                      versions={})
-    store.set_run_fields(run_id, groups="budget", budget=budget, n_labelled=budget or 0)
+    store.set_run_fields(run_id, groups=group, budget=budget, n_labelled=budget or 0)
     ndcg = float(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0).mean())
     store.save_metrics(run_id, "test", {"ndcg@10": ndcg})
     if valid is not None:
@@ -66,7 +67,12 @@ def test_report_from_the_store(script, tmp_path):
         seed_run("alkdrec", seed, np.minimum(weak, rng.integers(0, 40, n)), budget=500)
         seed_run("alkdrec", seed, weak, budget=500, lists="shuffled", returned_start=True)
     seed_run("vsknn", 0, strong // 2)
+    for seed in range(2):                                   # a superseded setting: reported apart, never in §1-2
+        seed_run("tr", seed, weak, group="budget-kd-t2")
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    old = next(line for line in text.splitlines() if line.startswith("| TR with KD at T = 2"))
+    assert "| TR (KD) |  |  | 2 |" in old and "+0.0%" in old
+    assert text.index("## 3. Superseded") > text.index("## 2.")
     assert "alkdrec-ml / fpmc: TR" in text and "the gate passes" in text
     row = next(line for line in text.splitlines() if "| ALKDRec | LLM (label forced) | 500 |" in line)
     assert "| 3 |" in row
