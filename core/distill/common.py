@@ -59,6 +59,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
     "kd_temperature": (None, float, "temperature T of soft-target KD (loss scaled by T^2); default: fitted to the "
                                     "teacher's score scale (its soft targets' perplexity = kd_perplexity), with "
                                     "lambda 1/T^2 unless set"),
+    "kd_lambda": (0.0, float, "add the teacher recommender's soft-target KD (weight kd_lambda / T^2) to any joint run "
+                              "beside its own loss: 1 = TR's KD plus the method's (e.g. the LLM lists); 0 = off"),
     "kd_perplexity": (10.0, float, "perplexity (exp of the mean entropy) of the teacher's soft targets that fits the "
                                    "default KD temperature"),
     "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
@@ -115,12 +117,12 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
                          ("lists", LISTS), ("llmd_weight", ("rank", "score"))):
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
-    for key, low in (("lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
+    for key, low in (("lambda", "at least 0"), ("kd_lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
                      ("list_temperature", "above 0"),
                      ("tau", "above 0"),
                      ("tau_w", "above 0"), ("rd_mu", "above 0")):
         value = checked.get(key)
-        if value is not None and not (np.isfinite(value) and (value > 0 or value == 0 and key == "lambda")):
+        if value is not None and not (np.isfinite(value) and (value > 0 or value == 0 and "lambda" in key)):
             raise ValueError(f"option {key!r} must be a finite number {low}, not {value}")
     if checked.get("valid_every", 1) < 1:
         raise ValueError(f"option 'valid_every' must be at least 1 step, not {checked['valid_every']}")
@@ -267,6 +269,7 @@ class Term:
     batch: int = 256
     on_base: bool = False
     lam: float = 1.0
+    name: str = ""
 
 
 def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: SessionModel | None = None,
@@ -283,6 +286,11 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     config = ctx.train_config()
     recipe = recipe or ctx.recipe
     joint = recipe == "joint"
+    terms = [term]
+    if joint and term.name != "kd" and float(ctx.param("kd_lambda")) > 0:
+        # the teacher recommender's soft targets on every training instance beside the method's own term
+        temperature = kd_temperature_for(ctx)
+        terms.append(kd_term(ctx, temperature, float(ctx.param("kd_lambda")) / temperature ** 2))
     if joint:
         base = ctx.training_rows
         tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths, base.targets)]
@@ -292,10 +300,11 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
             index = batch(inner, rng)
             x, n, y = (t[index].to(ctx.device) for t in tensors)
             loss = model.loss(x, n, y, config.loss)
-            if term.size and term.lam > 0:
-                rows = index if term.on_base else torch.as_tensor(
-                    rng.integers(0, term.size, min(term.batch, term.size)))
-                loss = loss + term.lam * term.loss(model, rows)
+            for each in terms:
+                if each.size and each.lam > 0:
+                    rows = index if each.on_base else torch.as_tensor(
+                        rng.integers(0, each.size, min(each.batch, each.size)))
+                    loss = loss + each.lam * each.loss(model, rows)
             return loss
     else:
         batch, steps = batch_indices(term.size, config.batch_size), -(-term.size // config.batch_size)
@@ -311,6 +320,7 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
                                         check_every=valid_every, start_competes=start_competes)
     metric = config.valid_metric
     facts = {"recipe": recipe, "init": "scratch" if scratch else "pretrained", "lambda": term.lam if joint else None,
+             **({"kd_lambda": terms[1].lam, "kd_temperature": temperature} if len(terms) > 1 else {}),
              "best_epoch": best_epoch, "valid_every": valid_every, "start_competes": start_competes,
              "valid_start": float(curve["valid_value"].iloc[0]), "valid_best": float(best.metrics[metric]),
              "returned_start": bool(best_epoch == 0), "train_config": config.model_dump()}
@@ -336,9 +346,9 @@ def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:
     return Term(len(rows), loss, int(ctx.param("distill_batch")), lam=ctx.lam())
 
 
-def kd_term(ctx: DistillContext, temperature: float) -> Term:
+def kd_term(ctx: DistillContext, temperature: float, lam: float | None = None) -> Term:
     """Soft-target KD at `temperature` (kd_temperature_for) from the teacher recommender over the full catalogue, on
-    the training instances; weight option lambda, else 1/T^2."""
+    the training instances; weight `lam`, else option lambda, else 1/T^2."""
     base = ctx.training_rows
     tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
     ctx.teacher.to(ctx.device).eval()
@@ -348,7 +358,8 @@ def kd_term(ctx: DistillContext, temperature: float) -> Term:
         with torch.no_grad():
             teacher = ctx.teacher.score(x, n)
         return soft_target_kd(model.score(x, n), teacher, temperature).mean()
-    return Term(len(base), loss, on_base=True, lam=ctx.lam(1.0 / temperature ** 2))
+    return Term(len(base), loss, on_base=True, lam=lam if lam is not None else ctx.lam(1.0 / temperature ** 2),
+                name="kd")
 
 
 def kd_temperature_for(ctx: DistillContext) -> float:

@@ -136,6 +136,17 @@ def test_listwise_student_temperature_is_fitted_to_the_pretrained_student_unless
     assert fixed.extra["list_temperature"] == 3.0
 
 
+def test_kd_lambda_adds_the_teacher_recommenders_kd_to_an_llm_method(pretrained):
+    data, student, teacher = pretrained
+    plain = get_method("alkdrec").distill(context(data, student, teacher, valid_every=5))
+    both = get_method("alkdrec").distill(context(data, student, teacher, valid_every=5, kd_lambda=5.0))
+    t = both.extra["kd_temperature"]
+    assert "kd_lambda" not in plain.extra and both.extra["kd_lambda"] == pytest.approx(5.0 / t ** 2)
+    assert teacher_student_kl(both.model, teacher, data) < teacher_student_kl(plain.model, teacher, data)
+    tr = get_method("tr").distill(context(data, student, teacher, max_epochs=1, kd_lambda=5.0))
+    assert "kd_lambda" not in tr.extra                      # TR is KD already: never added twice
+
+
 def test_scratch_init_trains_a_fresh_student_with_the_pretraining_settings(pretrained):
     data, student, teacher = pretrained
     result = get_method("tr").distill(context(data, student, teacher, init="scratch", max_epochs=2,
