@@ -49,8 +49,8 @@ ARCHIVE = ROOT / "docs" / "budget_runs"
 OUTPUT = ROOT / "docs" / "budget.md"
 PLOT = ROOT / "docs" / "budget.png"
 #: groups of runs made with settings since replaced; archived and reported apart, so the negative results stay visible
-SUPERSEDED = {"budget-kd-t2": "TR with KD at T = 2, lambda = 1 (the textbook temperature: a BPR-trained teacher's "
-                              "soft targets are then all but uniform)",
+SUPERSEDED = {"budget-kd-t2": "TR with KD at a fixed temperature, T = 2 and lambda = 1 unless the row says otherwise (the "
+                              "textbook temperature: a BPR-trained teacher's soft targets are then all but uniform)",
               "budget-listwise-raw": "LLM methods with the listwise loss on the student's raw scores (before the "
                                      "fitted list temperature)"}
 GATE_METHODS = ["student", "teacher", "tr", "rd"]
@@ -350,23 +350,24 @@ def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
 def superseded_section(values: pd.DataFrame) -> list[str]:
     """Runs of SUPERSEDED groups against the Student of the same seeds (paired t-test over test sessions)."""
     lines = ["## 3. Superseded settings (kept as measured)", "",
-             "| setting | dataset | backbone | method | lists | budget | n | NDCG@10 | Δ vs Student | p | returned start |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| setting | dataset | backbone | method | options | budget | n | NDCG@10 | Δ vs Student | p | "
+             "returned start |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     students = values[values["method"] == "student"]
     for group, text in SUPERSEDED.items():
         runs = done_runs(group)
         if runs.empty:
             continue
         old = with_test_metric(runs).fillna({"budget": 0})
-        keys = ["dataset", "backbone", "method", "lists", "budget"]
+        old["options_text"] = old["options"].map(lambda o: ", ".join(f"{k}={v}" for k, v in o))
+        keys = ["dataset", "backbone", "method", "options_text", "budget"]
         for key, rows in old.groupby(keys):
-            dataset, backbone, method, lists, budget = key
+            dataset, backbone, method, options, budget = key
             base = students[(students["dataset"] == dataset) & (students["backbone"] == backbone)
                             & students["seed"].isin(rows["seed"])]
             mine = rows[rows["seed"].isin(base["seed"])]
             delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
             llm = method in CURVE_METHODS
-            lines.append(f"| {text} | {dataset} | {backbone} | {LABEL[method]} | {lists if llm else ''} | "
+            lines.append(f"| {text} | {dataset} | {backbone} | {LABEL[method]} | {options} | "
                          f"{f'{int(budget):,}' if llm else ''} | {len(rows)} |"
                          f" {rows['value'].mean():.5f} ± {ci95(rows['value'].to_numpy()):.5f} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {_returned_start(rows)} |")

@@ -70,7 +70,7 @@ def test_report_from_the_store(script, tmp_path):
     for seed in range(2):                                   # a superseded setting: reported apart, never in §1-2
         seed_run("tr", seed, weak, group="budget-kd-t2")
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
-    old = next(line for line in text.splitlines() if line.startswith("| TR with KD at T = 2"))
+    old = next(line for line in text.splitlines() if line.startswith("| TR with KD at a fixed temperature"))
     assert "| TR (KD) |  |  | 2 |" in old and "+0.0%" in old
     assert text.index("## 3. Superseded") > text.index("## 2.")
     assert "alkdrec-ml / fpmc: TR" in text and "the gate passes" in text
