@@ -3,8 +3,7 @@
 The LLM's lists for the selected sessions B (option `lists` swaps in the controls: core.distill.common.
 distillation_lists) are distilled into the student with option `loss`:
 - `listwise` (default with the joint recipe): per session, KL(q_s || softmax(z_s / T_s) over the candidate set
-  C_s), q_s = softmax(-position/tau) over the listed ids (core.distill.losses), T_s fitted to the pretrained
-  student's score scale unless set (list_temperature);
+  C_s), q_s = softmax(-position/tau) over the listed ids (core.distill.losses), T_s = list_temperature (1);
 - `pairwise` (the paper's, default with the finetune recipe):
 
       sum_{s in B} sum_{j < 25} alpha_j * BPR(s, v_j),      v_j = the LLM's j-th ranked id (0-based j)
@@ -24,8 +23,8 @@ first (the authors: every 20 iterations, spec §11 #19). The ablations differ on
 from __future__ import annotations
 
 from core.distill import register
-from core.distill.common import (DistillContext, DistillResult, distillation_lists, fit_distill,
-                                 list_temperature_for, listwise_term, pairwise_term, position_weight, ranking_rows)
+from core.distill.common import (DistillContext, DistillResult, distillation_lists, fit_distill, listwise_term,
+                                 pairwise_term, position_weight, ranking_rows)
 from core.distill.tr import term_objective
 
 
@@ -39,7 +38,7 @@ def distil_rankings(ctx: DistillContext) -> DistillResult:
     facts = {"sessions": len(sids), "lists": str(ctx.param("lists")), "loss": loss}
     if loss == "listwise":
         term = listwise_term(ctx, sids, lists)
-        facts |= {"tau": float(ctx.param("tau")), "list_temperature": list_temperature_for(ctx)}
+        facts |= {"tau": float(ctx.param("tau")), "list_temperature": float(ctx.param("list_temperature"))}
     elif loss == "pairwise":
         inputs, lengths, _ = ctx.session_inputs(sids)
         n_out = int(ctx.param("n_out"))
