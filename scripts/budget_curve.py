@@ -50,9 +50,7 @@ OUTPUT = ROOT / "docs" / "budget.md"
 PLOT = ROOT / "docs" / "budget.png"
 #: groups of runs made with settings since replaced; archived and reported apart, so the negative results stay visible
 SUPERSEDED = {"budget-kd-t2": "TR with KD at a fixed temperature, T = 2 and lambda = 1 unless the row says otherwise (the "
-                              "textbook temperature: a BPR-trained teacher's soft targets are then all but uniform)",
-              "budget-listwise-raw": "LLM methods with the listwise loss on the student's raw scores (before the "
-                                     "fitted list temperature)"}
+                              "textbook temperature: a BPR-trained teacher's soft targets are then all but uniform)"}
 GATE_METHODS = ["student", "teacher", "tr", "rd"]
 CURVE_METHODS = ["alkdrec", "random", "dllm2rec", "llmd4rec"]
 REFERENCES = ["vsknn", "transitions"]
