@@ -63,8 +63,9 @@ def test_report_from_the_store(script, tmp_path):
     for seed in range(5):
         seed_run("student", seed, weak)
         seed_run("tr", seed, strong)
-    for seed in range(3):
+    for seed in range(5):
         seed_run("alkdrec", seed, np.minimum(weak, rng.integers(0, 40, n)), budget=500)
+        seed_run("random", seed, weak, budget=500)
         seed_run("alkdrec", seed, weak, budget=500, lists="shuffled", returned_start=True)
     seed_run("vsknn", 0, strong // 2)
     for seed in range(2):                                   # a superseded setting: reported apart, never in §1-2
@@ -75,9 +76,12 @@ def test_report_from_the_store(script, tmp_path):
     assert text.index("## 3. Superseded") > text.index("## 2.")
     assert "alkdrec-ml / fpmc: TR" in text and "the gate passes" in text
     row = next(line for line in text.splitlines() if "| ALKDRec | LLM (label forced) | 500 |" in line)
-    assert "| 3 |" in row
+    assert "| 5 |" in row
     shuffled = next(line for line in text.splitlines() if "LLM lists shuffled" in line)
-    assert shuffled.rstrip().endswith("| 3/3 |")          # every shuffled run returned its start
+    assert shuffled.rstrip().endswith("| 5/5 |")          # every shuffled run returned its start
+    conclusion = text.split("## Conclusion")[1]
+    assert "budget 500 (5 seeds): the best LLM method is ALKDRec" in conclusion and "over Random (p = " in conclusion
+    assert "TR with no LLM" in conclusion and "worth more than the LLM lists" in conclusion
     assert "V-SKNN" in text and "## Conclusion" in text and (tmp_path / "budget.png").stat().st_size > 1000
     assert "budget.png" in text
 
