@@ -228,6 +228,10 @@ def options_text(options: Options) -> str:
     return ", ".join(f"{k}={v}" for k, v in options) or "defaults: warm start, T fitted (perplexity 10), lambda=1/T²"
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def _fmt_p(p: float) -> str:
     return "n/a" if not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
@@ -273,7 +277,7 @@ def gate_section(values: pd.DataFrame) -> list[str]:
         significant = bool(np.isfinite(p) and delta > 0 and p < 0.05)
         verdict = "passes" if significant and n >= 5 else (
             "beats Student but over fewer than 5 seeds" if significant else "does NOT pass")
-        lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {n} seeds): "
+        lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {_seeds(n)}): "
                      f"the gate {verdict}.")
     return lines + [""]
 
@@ -410,7 +414,7 @@ def conclusion(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
             verdict = ("worth more than the LLM lists at every budget run over 5 seeds" if delta > max(gains) else
                        "worth less than the best LLM configuration")
             lines.append(f"- {dataset} / {backbone}: TR with no LLM (our d=100 teacher's soft targets on every "
-                         f"training session) is {delta:+.1%} over Student (p = {_fmt_p(p)}, {len(seeds)} seeds): "
+                         f"training session) is {delta:+.1%} over Student (p = {_fmt_p(p)}, {_seeds(len(seeds))}): "
                          f"{verdict}.")
     return lines + [""]
 
