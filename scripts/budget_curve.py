@@ -326,24 +326,30 @@ def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     panels = sorted(set(zip(curve["dataset"], curve["backbone"])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(8.5 * len(panels), 4.2), squeeze=False)
     for ax, (dataset, backbone) in zip(axes[0], panels):
         sub = curve[(curve["dataset"] == dataset) & (curve["backbone"] == backbone)]
         for (method, lists), line in sub.groupby(["method", "lists"]):
             label = LABEL[method] + ("" if lists == "llm" else f" [{CONTROLS.get(lists, lists)}]")
             ax.errorbar(line["budget"], line["mean"], yerr=line["half"], marker="o", capsize=3, label=label,
                         linestyle="-" if lists == "llm" else ":")
-        refs = values[(values["dataset"] == dataset) & (values["method"].isin(["student", "teacher"] + REFERENCES))
-                      & ((values["backbone"] == backbone) | values["method"].isin(REFERENCES))]
-        for (method), rows in refs.groupby("method"):
-            ax.axhline(rows["value"].mean(), linestyle="--", linewidth=1, color="grey")
-            ax.annotate(LABEL[method], (ax.get_xlim()[0], rows["value"].mean()), fontsize=7, color="grey",
-                        va="bottom")
+        # reference lines: the Student (budget 0), TR (our teacher's soft targets, no LLM), the teacher, session-kNN
+        tuned = tuned_tr(values[(values["dataset"] == dataset) & (values["backbone"] == backbone)], dataset, backbone)
+        refs = values[(values["dataset"] == dataset) & (values["method"].isin(["student", "teacher", "tr"] + REFERENCES))
+                      & ((values["backbone"] == backbone) | values["method"].isin(REFERENCES))
+                      & ((values["method"] != "tr") | values["options"].map(lambda o: o == tuned))]
+        styles = {"student": "k", "tr": "tab:red", "teacher": "tab:gray", "vsknn": "tab:olive", "transitions": "tab:cyan"}
+        for method, rows in refs.groupby("method"):
+            ax.axhline(rows["value"].mean(), linestyle="--", linewidth=1, color=styles.get(method, "grey"),
+                       label=f"{LABEL[method]} (no LLM)")
         ax.set_xscale("log")
+        budgets = sorted(sub["budget"].unique())
+        ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
+        ax.minorticks_off()
         ax.set_xlabel("labelled sessions (budget)")
         ax.set_ylabel("test NDCG@10")
         ax.set_title(f"{dataset} / {backbone} (replay, label forced)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
