@@ -648,6 +648,7 @@ class LaunchConfig:
     base_url: str | None = None
     budget: int = 100
     usd_cap: float | None = None
+    launch_usd_cap: float | None = None      # over every run of the launch together (alkd run --launch-usd-cap)
     ratios: tuple[float, float, float] = (1, 5, 4)
     mu: float = 10.0
     seeds: str = "0"
@@ -710,7 +711,10 @@ def cost_estimate(cfg: LaunchConfig) -> tuple[float, float] | None:
     per_run = est.usd
     if cfg.usd_cap is not None and math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0:
         per_run = min(per_run, cfg.usd_cap)
-    return per_run, per_run * n_llm_runs(cfg)
+    total = per_run * n_llm_runs(cfg)
+    if cfg.launch_usd_cap is not None and math.isfinite(cfg.launch_usd_cap) and cfg.launch_usd_cap >= 0:
+        total = min(total, cfg.launch_usd_cap)
+    return per_run, total
 
 
 def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
@@ -755,6 +759,8 @@ def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
                           ".streamlit/secrets.toml (it is never stored).")
         if cfg.usd_cap is not None and not (math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0):
             errors.append(f"The USD cap must be a finite number >= 0, got {cfg.usd_cap!r}.")
+        if cfg.launch_usd_cap is not None and not (math.isfinite(cfg.launch_usd_cap) and cfg.launch_usd_cap >= 0):
+            errors.append(f"The launch USD cap must be a finite number >= 0, got {cfg.launch_usd_cap!r}.")
         elif cfg.usd_cap is not None:
             uncapped = cost_estimate(LaunchConfig(**{**cfg.__dict__, "usd_cap": None}))
             if cfg.usd_cap == 0 and (uncapped is None or uncapped[0] > 0):
@@ -821,6 +827,8 @@ def command(cfg: LaunchConfig) -> list[str]:
         argv += ["--base-url", cfg.base_url]
     if cfg.usd_cap is not None and cfg.teacher in KEY_ENV:
         argv += ["--usd-cap", f"{cfg.usd_cap:g}"]
+    if cfg.launch_usd_cap is not None and cfg.teacher in KEY_ENV:
+        argv += ["--launch-usd-cap", f"{cfg.launch_usd_cap:g}"]
     if cfg.teacher == "simulated" and cfg.hit_rate is not None:
         argv += ["--hit-rate", f"{cfg.hit_rate:g}"]
     if cfg.group:

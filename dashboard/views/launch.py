@@ -55,8 +55,12 @@ with right:
                              help=f"The pool has {pool} training sessions." if pool else None)
     use_cap = st.checkbox("Cap the spend in USD", value=False, key="use_cap",
                           disabled=teacher not in data.KEY_ENV)
-    usd_cap = st.number_input("USD cap per run", min_value=0.0, value=1.0, step=0.5, key="usd_cap",
-                              disabled=not use_cap or teacher not in data.KEY_ENV)
+    cap_cols = st.columns(2)
+    usd_cap = cap_cols[0].number_input("USD cap per run", min_value=0.0, value=1.0, step=0.5, key="usd_cap",
+                                       disabled=not use_cap or teacher not in data.KEY_ENV)
+    launch_cap = cap_cols[1].number_input("USD cap for the whole launch", min_value=0.0, value=5.0, step=1.0,
+                                          key="launch_usd_cap", disabled=not use_cap or teacher not in data.KEY_ENV,
+                                          help="Every run of this launch together stops there (--launch-usd-cap).")
     st.markdown("**Category ratios** k_ef : k_si : k_in")
     c1, c2, c3 = st.columns(3)
     r_ef = c1.number_input("k_ef (effective)", min_value=0.0, value=1.0, step=1.0, key="r_ef")
@@ -109,6 +113,7 @@ except ValueError as error:
 cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,
                         model=model, base_url=base_url, budget=int(budget),
                         usd_cap=float(usd_cap) if use_cap and teacher in data.KEY_ENV else None,
+                        launch_usd_cap=float(launch_cap) if use_cap and teacher in data.KEY_ENV else None,
                         ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds, hit_rate=hit_rate, mode=mode,
                         group=group.strip() or None, tags=tags, options=objective | option_settings,
                         pretrain=pretrain_settings)
@@ -126,8 +131,8 @@ if teacher in data.KEY_ENV:
                        help="At most the USD cap when one is set." if cfg.usd_cap is not None else None)
         cols[1].metric("Runs asking the LLM", f"{n_llm:,}")
         cols[2].metric("At most for this launch", f"${total:,.4f}",
-                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap. Cached "
-                            "prompts are not paid twice.")
+                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap, all at "
+                            "most the launch's cap. Cached prompts are not paid twice.")
         if base_url:
             st.caption(f"Priced at the list price of {data.model_for(cfg)!r}: a server you run yourself bills "
                        "nothing.")

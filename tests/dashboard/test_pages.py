@@ -165,6 +165,21 @@ def test_launch_shows_masked_key_and_cost(seeded, app, monkeypatch):
     assert any(m.label == "Expected per labelled run" and m.value.startswith("$") for m in at.metric)
 
 
+def test_launch_caps_the_whole_launch(seeded, app, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890abcd")
+    at = app("launch")
+    at.selectbox(key="teacher").set_value("openai").run()
+    at.checkbox(key="use_cap").check().run()
+    at.number_input(key="budget").set_value(100).run()
+    at.text_input(key="seeds").set_value("0-9").run()
+    at.number_input(key="usd_cap").set_value(1000.0).run()
+    at.number_input(key="launch_usd_cap").set_value(0.01).run()
+    command = " ".join(c.value for c in at.code)
+    assert "--launch-usd-cap 0.01" in command and "--usd-cap 1000" in command
+    total = next(m for m in at.metric if m.label == "At most for this launch")
+    assert total.value == "$0.0100"                           # never more than the launch's cap
+
+
 def test_runs_table_cancel_and_delete(seeded, app):
     with store.write() as con:  # a run whose process is gone
         con.execute("UPDATE runs SET status = 'running', pid = 999999999, message = 'training epoch 3'"
