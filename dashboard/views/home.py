@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, launching
 
 st.title("ALKD — distil LLM recommenders into small session-based students")
 
@@ -83,12 +83,7 @@ elif not finished.empty:
 again = not finished.empty and running.empty and not errors and st.checkbox("Run it again anyway", key="demo_again")
 if st.button("Run the demo comparison", key="demo", type="primary",
              disabled=bool(errors) or not running.empty or (not finished.empty and not again)):
-    try:
-        pid, log, argv = data.launch(cfg)
-    except data.RepeatedLaunch as error:
-        st.warning(f"Not started twice: {error}.")
-    else:
-        st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
-        st.success(f"Started group **{cfg.group}** (process {pid}); follow it on Runs. Log: `{log}`")
-        st.code(" ".join(argv), language="bash")
+    launched = launching.start(cfg)
+    if launched is not None:
+        st.code(" ".join(launched[2]), language="bash")
         st.page_link("views/runs.py", label="Open Runs", icon=":material/list:")

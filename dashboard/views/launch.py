@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.distill.common import INITS, LISTS, LOSSES, RECIPES
 from core.selection.alkdrec import max_min_policy
-from dashboard import data
+from dashboard import data, launching
 
 st.title("Launch a comparison")
 problems = st.container()   # what blocks the launch, filled once every setting below is read: seen first
@@ -175,13 +175,7 @@ st.code(" ".join(data.command(cfg)), language="bash")
 if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
     errors, _ = data.validate(cfg)
     if not errors and not parse_errors:
-        try:
-            pid, log, argv = data.launch(cfg)
-        except data.RepeatedLaunch as error:
-            st.warning(f"Not started twice: {error}.")
-        else:
-            st.session_state["last_launch"] = {"group": cfg.group, "pid": pid, "log": str(log)}
-            st.success(f"Started group **{cfg.group}** as process {pid}; follow it on Runs. Log: `{log}`")
+        launching.start(cfg)
 if "last_launch" in st.session_state:
     last = st.session_state["last_launch"]
     st.caption(f"Last launch: group {last['group']}, process {last['pid']}, log {last['log']}")
