@@ -3,7 +3,8 @@
 kinds:
 - `reference`: evaluate a pretrained model as is (`student` d=10, `teacher` d=100).
 - `baseline`: a reference baseline from core.baselines (`popular`, `transitions`, `sknn`, `vsknn`).
-- `teacher-rankings`: distil the teacher recommender's top-50 over all training sessions (`tr`); no LLM.
+- `teacher-rankings`: distil the teacher recommender on every training session, no LLM (`tr`: soft-target KD, or
+  its top-50 pairwise with loss=bpr-top50; `rd`: ranking distillation of its top-10).
 - `llm`: select sessions with a core.selection strategy, ask the LLM teacher, distil its rankings (`alkdrec` and its
   ablations `random`, `easiest`, `hardest`, `rad-bc`; `dllm2rec`; `llmd4rec`).
 
