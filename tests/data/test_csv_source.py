@@ -200,6 +200,6 @@ def test_a_row_with_fewer_fields_than_the_header_is_refused(tmp_path: Path) -> N
     message = error(tmp_path)
     assert message.startswith(f"{tmp_path / 'items.csv'}, line 3: 1 field, but the header line has 2")
     write(tmp_path, "items.csv", ["item_id,title", "a,\"Alpha, the first\"", "", "b,\"Beta\nsecond line\""])
-    write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0}", f"s,b,{T0 + 1}", f"s,a"])
+    write(tmp_path, "interactions.csv", ["session_id,item_id,timestamp", f"s,a,{T0}", f"s,b,{T0 + 1}", "s,a"])
     message = error(tmp_path)                 # quoted commas and line breaks and blank lines count right
     assert message.startswith(f"{tmp_path / 'interactions.csv'}, line 4: 2 fields, but the header line has 3")
