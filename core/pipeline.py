@@ -22,13 +22,12 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core import baselines
 from core.data import catalog
 from core.data.dataset import SessionDataset
 from core.distill import DEFAULTS as DISTILL_DEFAULTS
-from core.distill import DistillContext, get_method, validate_options
+from core.distill import DistillContext, get_method
 from core.distill.common import top_k
 from core.evaluate import EvalResult, evaluate, target_ranks
 from core.experiment import ROLE_DIMS, evaluate_baseline
@@ -36,42 +35,11 @@ from core.models.base import SessionModel
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
 from core.teachers.hints import hints_record, run_hints
+from core.run_spec import RunConfig  # the one description of a run (moved there; imported here for old callers)
 from core.train import TrainConfig, model_scorer, resolve_device, train, window
 
 Progress = Callable[[str, int, int, str], None]
 REPLAY_PREFIX = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
-
-
-class RunConfig(BaseModel):
-    """Everything that determines one (method, seed) run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str
-    backbone: str = "fpmc"
-    method: str = "alkdrec"
-    teacher: str = "replay"
-    model: str | None = None
-    base_url: str | None = None
-    budget: int = Field(500, ge=1)
-    usd_cap: float | None = Field(None, ge=0)
-    ratios: tuple[float, float, float] = (1.0, 5.0, 4.0)
-    mu: float = 10.0
-    seed: int = 0
-    hit_rate: float | None = None
-    mode: str = "paper"
-    device: str = "auto"
-    difficulty: str = "student"          # student (FPMC d=10, spec default) | teacher (this backbone, d=100)
-    force_label: bool | None = None      # None: on in authors-code mode only (label leakage, see PromptOptions)
-    selection: str | None = None         # override the method's selection strategy
-    replay_path: str | None = None       # a .data/.jsonl file, or the authors' folder; default: the fetched-from one
-    options: dict[str, Any] = Field(default_factory=dict)   # distillation parameters (core.distill.common.OPTIONS)
-    pretrain: dict[str, Any] = Field(default_factory=dict)  # teacher/student pre-training settings (TrainConfig)
-
-    @field_validator("options")
-    @classmethod
-    def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        return validate_options(options)
 
 
 @dataclass
