@@ -1,4 +1,5 @@
-"""Prices (USD per million tokens) from the shipped `prices.toml`, per-call cost, and pre-run estimates.
+"""Prices (USD per million tokens) from the shipped `prices.toml`, per-call cost, token estimates (a run's
+estimate is core.teachers.estimate, which needs the prompt builders above this module).
 
 Prices are strict (a money cap is only as good as its prices): a model matches its exact entry, or an entry plus a
 dated-snapshot suffix (`-2024-08-06`, `-20241022`, `-latest`; DATED_ALIAS), never a shorter prefix
@@ -21,15 +22,12 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlparse
 
 import tomllib
 
-from core.teachers.types import Completion, Prompt, RankRequest
-
-if TYPE_CHECKING:
-    from core.teachers.providers.base import Provider
+from core.teachers.types import Completion, Prompt
 
 PER_MESSAGE_OVERHEAD_TOKENS = 16
 OUTPUT_TOKENS_PER_ID = 4
@@ -210,63 +208,3 @@ def worst_case_usd(price: Price, input_tokens: int, max_output_tokens: int, batc
 
 def expected_output_tokens(n_out: int = 25, with_rationale: bool = True) -> int:
     return OUTPUT_TOKENS_PER_ID * n_out + (RATIONALE_TOKENS if with_rationale else 0)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Expected tokens and USD of a run before it starts; worst_case_usd is what the budget may reserve."""
-
-    n_requests: int
-    input_tokens: int
-    output_tokens: int
-    usd: float
-    worst_case_usd: float
-    model: str
-    batch: bool = False
-
-    @property
-    def usd_per_request(self) -> float:
-        return self.usd / self.n_requests if self.n_requests else 0.0
-
-
-def _typical_request(n_session: int = 8, n_candidates: int = 50, title_chars: int = 26) -> RankRequest:
-    title = "T" * title_chars
-    return RankRequest(session_id=0, session_items=list(range(1, n_session + 1)), session_titles=[title] * n_session,
-                       candidates=list(range(1000, 1000 + n_candidates)), candidate_titles=[title] * n_candidates)
-
-
-def estimate(requests: Sequence[RankRequest] | int, provider: "Provider | str" = "openai", model: str | None = None,
-             *, batch: bool = False, price: Price | tuple[float, float] | None = None,
-             max_output_tokens: int = 512) -> Estimate:
-    """Tokens and USD of ranking `requests` (or that many typical sessions: 8 items, 50 candidates, 26-char titles).
-
-    provider: a Provider (its prompt builder, model and price are used) or a registry name (then `model` is needed
-    unless the name has a default, e.g. "openai" -> gpt-4o-mini). Raises UnknownPriceError for an unpriced model.
-    """
-    from core.teachers.prompts import build_rank_prompt
-    from core.teachers.providers import default_model
-
-    if isinstance(provider, str):
-        model = model or default_model(provider)
-        build = build_rank_prompt
-        the_price = price_for(model, price)
-    else:
-        model = model or provider.model
-        build = provider.build_prompt
-        the_price = price_for(model, price) if (price is not None or model != provider.model) else provider.price
-    if isinstance(requests, int):
-        sample, scale = [_typical_request()], requests
-    else:
-        sample, scale = list(requests), 1
-    n = len(sample) * scale
-    tokens_in = tokens_out = worst = 0
-    for request in sample:
-        prompt = build(request)
-        tokens_in += estimate_tokens(prompt.system) + estimate_tokens(prompt.user) + 2 * PER_MESSAGE_OVERHEAD_TOKENS
-        tokens_out += expected_output_tokens(request.options.n_out, request.options.with_rationale)
-        worst += worst_case_input_tokens(prompt)
-    tokens_in, tokens_out, worst = tokens_in * scale, tokens_out * scale, worst * scale
-    factor = batch_discount() if batch else 1.0
-    usd = (tokens_in * the_price.input + tokens_out * the_price.output) / 1e6 * factor
-    worst_usd = worst_case_usd(the_price, worst, max_output_tokens * n, batch)
-    return Estimate(n, tokens_in, tokens_out, usd, worst_usd, model, batch)
