@@ -24,12 +24,12 @@ from typing import Any
 
 import click
 
-from core import model_files, store
+from core import store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.cli_format import parse_seeds as seed_list
 from core.cli_errors import value_line
 from core.experiment import versions
-from core.records import new_run_id, persist
+from core.records import new_run_id
 from core.train import TrainConfig
 
 
@@ -91,22 +91,11 @@ class ProgressWriter:
 
 
 def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
-    """Write a finished run to the store (and, with save_model, its model to data/models/RUN_ID.pt)."""
-    extra = dict(result.extra)
-    if save_model and result.model is not None:
-        config = result.config
-        path = model_files.save_model(result.model, model_files.model_path(run_id), {
-            "run_id": run_id, "dataset": config.dataset, "method": config.method, "seed": config.seed,
-            "teacher": config.teacher, "test": {k: float(v) for k, v in result.test.metrics.items()}})
-        extra["model_path"] = str(path)
-    if result.selection is not None:
-        store.save_selections(run_id, result.selection)
-    if result.candidates:
-        store.save_run_candidates(run_id, result.candidates)
-    config = result.config.model_dump() | {"extra": extra}
-    store.set_run_fields(run_id, usd_spent=float(result.usd_spent), n_labelled=int(result.n_labelled),
-                         config=config)
-    persist(run_id, result)   # metrics, per-session ranks, curve, then status done
+    """Write a finished run to the store in one transaction (and, with save_model, its model to
+    data/models/RUN_ID.pt first): core.persist.result_tables, then core.persist.write_run."""
+    from core.persist import result_tables, write_run
+
+    write_run(run_id, result_tables(run_id, result, save_model))
 
 
 def run_configs(data_set: Any, methods: list[str], seeds: list[int], common: dict[str, Any]) -> dict[tuple[str, int],

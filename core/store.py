@@ -88,6 +88,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN pid_started BIGINT;
     ALTER TABLE runs ADD COLUMN host VARCHAR;
     """,
+    # Resumable runs (core/resume.py): how many times a run was started, and the USD its earlier (killed or failed)
+    # attempts paid, so a resumed run's usd_spent and USD cap cover every attempt.
+    """
+    ALTER TABLE runs ADD COLUMN attempts BIGINT DEFAULT 1;
+    ALTER TABLE runs ADD COLUMN prior_usd DOUBLE DEFAULT 0;
+    """,
 ]
 
 
@@ -326,6 +332,30 @@ def update_progress(run_id: str, stage: str, step: int, total: int, message: str
     with write(db) as con:
         con.execute("UPDATE runs SET stage = ?, step = ?, total = ?, message = ?, updated_at = ? WHERE run_id = ?",
                     [stage, step, total, message, now(), run_id])
+    pause_point(f"progress:{stage}")
+
+
+PAUSE_ENV = "ALKD_TEST_PAUSE"
+PAUSE_SECONDS = 120.0
+
+
+def pause_point(point: str) -> None:
+    """A place where tests kill a real process (tests/test_resume.py). Only when the environment holds
+    ALKD_TEST_PAUSE=POINT=MARKER_FILE (POINT e.g. `progress:train`, `progress:query`, `write_run`): the first time
+    this process reaches POINT it writes its pid to MARKER_FILE and sleeps up to PAUSE_SECONDS, so the test can
+    SIGKILL it exactly there. Unset (production) it does nothing; it never changes data either way."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, _, marker = spec.partition("=")
+    if name != point or not marker or point in _paused:
+        return
+    _paused.add(point)
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(PAUSE_SECONDS)
+
+
+_paused: set[str] = set()
 
 
 def finish_run(run_id: str, status: str, *, timings: dict[str, float] | None = None, message: str = "",
