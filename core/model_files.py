@@ -1,7 +1,8 @@
 """Model files: a run's final model (the distilled d=10 student, or the teacher/student of a reference row) as one
 self-contained file an engineer can ship, and loading it back to recommend.
 
-A file holds the backbone name, catalogue size, dimension and input window, the weights, and what produced it (run
+A file holds the backbone name, catalogue size, dimension and input window, the backbone's own settings that differ
+from their defaults, the weights, and what produced it (run
 id, dataset, method, seed, teacher, test metrics). Item ids are the dataset's canonical ids (1..n_items, 0 =
 padding); `alkd recommend` maps them to titles when the dataset is present.
 
@@ -39,7 +40,7 @@ def save_model(model: SessionModel, path: Path, meta: dict[str, Any]) -> Path:
     file. Returns path."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "backbone": model.name, "n_items": model.n_items, "dim": model.dim,
-               "max_len": model.max_len, "state": state, "meta": meta}
+               "max_len": model.max_len, "backbone_config": model.config.changed(), "state": state, "meta": meta}
     return save_atomically(payload, path)
 
 
@@ -66,7 +67,8 @@ def load_model(path: Path | str, device: str | torch.device = "cpu") -> tuple[Se
     payload = torch.load(path, map_location=device, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an alkd model file (expected format {FORMAT!r})")
-    model = create(payload["backbone"], int(payload["n_items"]), int(payload["dim"]), int(payload["max_len"]))
+    model = create(payload["backbone"], int(payload["n_items"]), int(payload["dim"]), int(payload["max_len"]),
+                   payload.get("backbone_config"))   # files written before backbone settings existed: the defaults
     model.load_state_dict(payload["state"])
     return model.to(device).eval(), dict(payload["meta"])
 

@@ -16,17 +16,19 @@ import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError,
+                      ValidationInfo, field_validator, model_serializer, model_validator)
+from pydantic_core import PydanticCustomError
 from tqdm.auto import tqdm
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
 from core.evaluate import EvalResult, NonFiniteScores, evaluate
-from core.models import SessionModel, create
+from core.models import BACKBONES, SessionModel, backbone_config, create
 from core.model_files import save_atomically
 from core.paths import checkpoints_dir, confined
 
@@ -59,17 +61,71 @@ class TrainConfig(BaseModel):
     max_len: int | None = Field(None, ge=1, description="input window; None = the dataset's own (10 for alkdrec)")
     valid_metric: str = "ndcg@10"
     exclude_seen: bool = True
+    # The backbone's own hyper-parameters (its `Config` in core/models), only those that differ from their defaults:
+    # a default configuration dumps, hashes and names its checkpoint exactly as before this field existed.
+    backbone_config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_backbone_settings(cls, data: Any) -> Any:
+        """`--set layers=3` / pretrain {"layers": 3}: a key that is a field of the backbone's Config (and not of
+        TrainConfig) moves into backbone_config."""
+        if not isinstance(data, dict) or data.get("backbone", "fpmc") not in BACKBONES:
+            return data
+        fields = BACKBONES.get(data.get("backbone", "fpmc")).Config.model_fields
+        own = {k: v for k, v in data.items() if k in fields and k not in cls.model_fields}
+        if not own:
+            return data
+        rest = {k: v for k, v in data.items() if k not in own}
+        return rest | {"backbone_config": {**dict(data.get("backbone_config") or {}), **own}}
+
+    @field_validator("backbone_config")
+    @classmethod
+    def _backbone_settings(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked against the backbone's Config; kept as the values that differ from its defaults."""
+        backbone = info.data.get("backbone")
+        if backbone not in BACKBONES:
+            return value
+        try:
+            return backbone_config(backbone, value).changed()
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{backbone} has no setting {'.'.join(map(str, e['loc']))!r}" if e["type"] == "extra_forbidden" else
+                f"{backbone}'s {'.'.join(map(str, e['loc']))} {e['msg'].replace('Input should be', 'must be')}"
+                for e in error.errors())
+            known = ", ".join(BACKBONES.get(backbone).Config.model_fields) or "none"
+            raise PydanticCustomError("backbone_config", "{problems} (fix: {backbone}'s own settings are {known})",
+                                      {"problems": problems, "backbone": backbone, "known": known}) from None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        if isinstance(dumped, dict) and not dumped.get("backbone_config", True):
+            dumped.pop("backbone_config")
+        return dumped
 
     @model_validator(mode="after")
     def _backbone_defaults(self) -> "TrainConfig":
         """Fill unset lr/patience/loss: the backbone's own (measured) setting first, the general default otherwise.
         The resolved values are what the checkpoint key hashes: a changed default trains anew."""
-        from core.models.registry import MODELS, backbone_names
-        tuned = MODELS[self.backbone].train_defaults if self.backbone in backbone_names() else {}
+        tuned = BACKBONES.get(self.backbone).train_defaults if self.backbone in BACKBONES else {}
         for name, general in GENERAL_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, tuned.get(name, general))
         return self
+
+
+def pretrain_config(backbone: str, dim: int, seed: int, pretrain: dict[str, Any] | None = None,
+                    mode: str = "paper") -> TrainConfig:
+    """The pre-training config of a run's teacher or student: `pretrain` (the run spec's TrainConfig settings, flat
+    backbone settings included); in mode authors-code the backbone's `authors_code` variant (FPMC: window basket)
+    unless `pretrain` sets those fields itself."""
+    values = dict(pretrain or {})
+    if mode == "authors-code" and backbone in BACKBONES:
+        variant = BACKBONES.get(backbone).authors_code
+        own = dict(values.pop("backbone_config", None) or {})
+        values["backbone_config"] = {**variant, **{k: values.pop(k) for k in list(values) if k in variant}, **own}
+    return TrainConfig(backbone=backbone, dim=dim, seed=seed, **values)
 
 
 @dataclass(frozen=True)
@@ -253,9 +309,9 @@ def fingerprint(dataset: SessionDataset) -> str:
 
 def checkpoint_path(dataset: SessionDataset, config: TrainConfig) -> Path:
     """Cache key: the dataset, every TrainConfig field and the backbone's code version (version 1 adds nothing, so
-    checkpoints written before versions existed stay valid)."""
-    from core.models.registry import MODELS, backbone_names
-    version = MODELS[config.backbone].version if config.backbone in backbone_names() else 1
+    checkpoints written before versions existed stay valid). backbone_config enters only with a value that differs
+    from the backbone's defaults (TrainConfig dumps nothing for it otherwise), so default keys never changed."""
+    version = BACKBONES.get(config.backbone).version if config.backbone in BACKBONES else 1
     tag = "" if version == 1 else f"|model-v{version}"
     key = hashlib.sha256((fingerprint(dataset) + config.model_dump_json() + tag).encode()).hexdigest()[:10]
     folder = confined(checkpoints_dir(), dataset.name, field="dataset", fix="use a fetched dataset's name")
@@ -284,7 +340,7 @@ def load_checkpoint(path: Path, dataset: SessionDataset, device: torch.device) -
         raise ValueError(f"{path}: not a checkpoint alkd can load safely ({type(error).__name__} while reading it) "
                          "(fix: delete the file; the next run trains the model again)") from None
     config = TrainConfig(**saved["config"])
-    model = create(config.backbone, dataset.n_items, config.dim, window(dataset, config))
+    model = create(config.backbone, dataset.n_items, config.dim, window(dataset, config), config.backbone_config)
     model.load_state_dict(saved["state"])
     return model.to(device), saved
 
@@ -302,7 +358,7 @@ def train(dataset: SessionDataset, config: TrainConfig, *, device: str = "auto",
         return TrainResult(model, saved["config"], pd.DataFrame(saved["curve"]), saved["best_epoch"], scored,
                            saved["seconds"], path, cached=True)
     torch.manual_seed(config.seed)
-    model = create(config.backbone, dataset.n_items, config.dim, max_len)
+    model = create(config.backbone, dataset.n_items, config.dim, max_len, config.backbone_config)
     instances = training_instances(dataset, max_len, config.augment_prefixes)
     started = time.perf_counter()
     curve, best_epoch, best = fit(model, instances, valid, config, target, progress)

@@ -282,7 +282,8 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     model = start if start is not None else ctx.student
     if scratch:
         torch.manual_seed(ctx.seed)
-        model = create(ctx.backbone, ctx.dataset.n_items, ctx.student.dim, ctx.student.max_len).to(ctx.device)
+        model = create(ctx.backbone, ctx.dataset.n_items, ctx.student.dim, ctx.student.max_len,
+                       ctx.student.config).to(ctx.device)
     config = ctx.train_config()
     recipe = recipe or ctx.recipe
     joint = recipe == "joint"

@@ -10,23 +10,36 @@ ranked by raw dot product (spec §4.4); we use one scoring throughout.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from core.models.base import SessionModel, last_items, mask_of
+from core.models.base import BackboneConfig, SessionModel, last_items, mask_of
 from core.models.registry import register
+
+
+class AttenMixerConfig(BackboneConfig):
+    last_k: int = Field(10, ge=1, description="intent levels K: queries from the last 1..K items (at most the window)")
+    dropout: float = Field(0.1, ge=0, lt=1)
 
 
 @register
 class AttenMixer(SessionModel):
     name = "attmix"
+    description = "Atten-Mixer's multi-level intent readout, scaled cosine scoring (Zhang et al. 2023)"
     score_scale = 12.0
+    Config = AttenMixerConfig
+    config: AttenMixerConfig
 
-    def __init__(self, n_items: int, dim: int, max_len: int, last_k: int = 10, dropout: float = 0.1) -> None:
-        super().__init__(n_items, dim, max_len)
+    def __init__(self, n_items: int, dim: int, max_len: int, config: AttenMixerConfig | dict | None = None,
+                 **settings: Any) -> None:
+        super().__init__(n_items, dim, max_len, config, **settings)
+        dropout = self.config.dropout
         self.heads = 2 if dim % 2 == 0 else 1
-        self.last_k = min(last_k, max_len)
+        self.last_k = min(self.config.last_k, max_len)
         self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.levels = nn.ModuleList([nn.Linear(k * dim, dim) for k in range(1, self.last_k + 1)])
         self.query = nn.Linear(dim, dim)

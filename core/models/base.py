@@ -7,17 +7,38 @@ score -> (B, n_items + 1) float32 = encode @ item_embeddings.T (times `score_sca
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 LOSSES = ("ce", "bpr-inbatch")
 
 
+class BackboneConfig(BaseModel):
+    """A backbone's own hyper-parameters beyond (n_items, dim, max_len). Each backbone subclasses it beside its model
+    (fields with today's values as defaults); `alkd train --set KEY=VALUE` / the run spec's `pretrain` set them, and
+    the values that differ from the defaults are part of the checkpoint key (core.train.TrainConfig.backbone_config).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def changed(self) -> dict[str, Any]:
+        """The fields whose values differ from their defaults (what the checkpoint key includes)."""
+        return self.model_dump(exclude_defaults=True)
+
+
 class SessionModel(nn.Module):
     name: ClassVar[str] = ""
+    #: one line for the README table, `alkd registry` and the dashboard
+    description: ClassVar[str] = ""
+    #: this backbone's hyper-parameters and their defaults
+    Config: ClassVar[type[BackboneConfig]] = BackboneConfig
+    #: the settings (fields of Config) of the ALKDRec authors' code where it differs; `alkd run --mode authors-code`
+    #: trains with them unless the run sets them itself
+    authors_code: ClassVar[dict[str, object]] = {}
     #: pre-training settings this backbone trains better with than the general defaults (core.train.GENERAL_DEFAULTS);
     #: used where the config leaves them unset. Measured per backbone, see README "Training".
     train_defaults: ClassVar[dict[str, object]] = {}
@@ -25,9 +46,14 @@ class SessionModel(nn.Module):
     version: ClassVar[int] = 1
     score_scale: float = 1.0
 
-    def __init__(self, n_items: int, dim: int, max_len: int) -> None:
+    def __init__(self, n_items: int, dim: int, max_len: int,
+                 config: BackboneConfig | Mapping[str, Any] | None = None, **settings: Any) -> None:
+        """config and/or keyword settings: this backbone's `Config` fields (a pydantic ValidationError, a
+        ValueError, names a bad one); the rest keep their defaults."""
         super().__init__()
         self.n_items, self.dim, self.max_len = n_items, dim, max_len
+        values = config.model_dump() if isinstance(config, BackboneConfig) else dict(config or {})
+        self.config = self.Config(**(values | settings))
 
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

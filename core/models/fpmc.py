@@ -9,25 +9,37 @@ that is the `authors-code` variant. Two tables (transition source / target), Xav
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
-from core.models.base import SessionModel, last_items, mask_of
+from core.models.base import BackboneConfig, SessionModel, last_items, mask_of
 from core.models.registry import register
+
+
+class FPMCConfig(BackboneConfig):
+    basket: Literal["last", "window"] = Field(
+        "last", description="the previous basket: the last item, or the whole window (the authors' mean pooling)")
 
 
 @register
 class FPMC(SessionModel):
     name = "fpmc"
+    description = "FPMC's factorised Markov chain over the previous item (Rendle et al. 2010); in-batch BPR"
+    Config = FPMCConfig
+    authors_code = {"basket": "window"}
     # in-batch BPR (test NDCG@10 on alkdrec-ml: teacher 0.0227 vs CE 0.0208, student 0.0105 vs 0.0030), at the lr
     # and patience it was measured with
     train_defaults = {"loss": "bpr-inbatch", "lr": 1e-3, "patience": 3}
 
-    def __init__(self, n_items: int, dim: int, max_len: int, basket: str = "last") -> None:
-        super().__init__(n_items, dim, max_len)
-        if basket not in ("last", "window"):
-            raise ValueError(f"basket must be 'last' or 'window', not {basket!r}")
-        self.basket = basket
+    config: FPMCConfig
+
+    def __init__(self, n_items: int, dim: int, max_len: int, config: FPMCConfig | dict | None = None,
+                 **settings: Any) -> None:
+        super().__init__(n_items, dim, max_len, config, **settings)
+        self.basket = self.config.basket
         self.source = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.target = nn.Embedding(n_items + 1, dim, padding_idx=0)
         for table in (self.source, self.target):

@@ -1,28 +1,40 @@
 """GRU4Rec (Hidasi et al., ICLR 2016): a GRU over the session; the hidden state after the last item is the session.
 
 One GRU layer, embedding input (as in the 2018 follow-up's embedding variant), dropout 0.1 on the inputs, a separate
-output item table. Trained here with full softmax cross-entropy (GRU4Rec's own sampled losses approximate it).
+output item table (`GRU4RecConfig`: layers, dropout). Trained here with full softmax cross-entropy (GRU4Rec's own sampled losses approximate it).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from pydantic import Field
 from torch import nn
 
-from core.models.base import SessionModel
+from core.models.base import BackboneConfig, SessionModel
 from core.models.registry import register
+
+
+class GRU4RecConfig(BackboneConfig):
+    layers: int = Field(1, ge=1, description="stacked GRU layers")
+    dropout: float = Field(0.1, ge=0, lt=1, description="on the input embeddings")
 
 
 @register
 class GRU4Rec(SessionModel):
     name = "gru4rec"
+    description = "GRU4Rec: a GRU over the session, its last hidden state scores the items (Hidasi et al. 2016)"
+    Config = GRU4RecConfig
+    config: GRU4RecConfig
 
-    def __init__(self, n_items: int, dim: int, max_len: int, dropout: float = 0.1) -> None:
-        super().__init__(n_items, dim, max_len)
+    def __init__(self, n_items: int, dim: int, max_len: int, config: GRU4RecConfig | dict | None = None,
+                 **settings: Any) -> None:
+        super().__init__(n_items, dim, max_len, config, **settings)
         self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
-        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.gru = nn.GRU(dim, dim, num_layers=self.config.layers, batch_first=True)
         self.output = nn.Embedding(n_items + 1, dim, padding_idx=0)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(self.config.dropout)
         nn.init.xavier_normal_(self.embedding.weight)
         nn.init.xavier_normal_(self.output.weight)
         with torch.no_grad():

@@ -8,6 +8,8 @@ padding row stays zero (spec §4.3 lists those deviations). Init: embeddings N(0
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -18,9 +20,11 @@ from core.models.registry import register
 @register
 class STAMP(SessionModel):
     name = "stamp"
+    description = "STAMP: short-term attention/memory priority, trilinear scoring (Liu et al. 2018)"
 
-    def __init__(self, n_items: int, dim: int, max_len: int) -> None:
-        super().__init__(n_items, dim, max_len)
+    def __init__(self, n_items: int, dim: int, max_len: int, config: dict | None = None,
+                 **settings: Any) -> None:
+        super().__init__(n_items, dim, max_len, config, **settings)
         self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.w1 = nn.Linear(dim, dim, bias=False)
         self.w2 = nn.Linear(dim, dim, bias=False)
