@@ -14,23 +14,22 @@ calls (or a server reports more than it was allowed) the console and the Runs pa
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
 import time
 import traceback
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 from core import store
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.cli_format import parse_seeds as seed_list
-from core.cli_errors import value_line
+from core.cli_errors import OneLineError
 from core.experiment import versions
 from core.records import new_run_id
-from core.train import TrainConfig
 
 
 class Cancelled(BaseException):
@@ -50,25 +49,20 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_methods(values: tuple[str, ...]) -> list[str]:
-    from core.distill import method_names
-    known = method_names()
-    methods = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in known]
-    if unknown:
-        raise click.BadParameter(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}",
-                                 param_hint="--method")
-    return list(dict.fromkeys(methods))
+    """('alkdrec,student', 'tr') -> ['alkdrec', 'student', 'tr'], checked as a launch checks them."""
+    from core.run_spec import LaunchSpec
+    try:
+        return LaunchSpec._known_methods(LaunchSpec._methods(values))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--method") from None
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
+    from core.run_spec import _ratio
     try:
-        parts = tuple(float(p) for p in text.replace(",", ":").split(":"))
-        if len(parts) != 3 or not all(math.isfinite(p) for p in parts) or min(parts) < 0 or sum(parts) <= 0:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected effective:similar:incorrect, e.g. 1:5:4",
-                                 param_hint="--ratios") from None
-    return parts  # type: ignore[return-value]
+        return _ratio(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--ratios") from None
 
 
 class ProgressWriter:
@@ -98,121 +92,121 @@ def persist_result(run_id: str, result: Any, save_model: bool = True) -> None:
     write_run(run_id, result_tables(run_id, result, save_model))
 
 
-def run_configs(data_set: Any, methods: list[str], seeds: list[int], common: dict[str, Any]) -> dict[tuple[str, int],
-                                                                                                  Any]:
-    """Every (method, seed) RunConfig of a launch, built and checked before the first run row is written; a bad
-    value is a click error naming its flag (--budget, --mu, --hit-rate, --selection, --teacher, --device, ...)."""
-    from pydantic import ValidationError
+def launch_spec(config_path: Path | None, given: dict[str, Any]) -> Any:
+    """The launch of `alkd run`/`alkd sweep`: the fields of the launch file `config_path` (if any), then every flag
+    given (options/pretrain settings merged over the file's), parsed and checked once (core.run_spec.check) before
+    anything is written. A bad value is one ClickException naming the flag, or the file and field it came from."""
+    from core.run_spec import PLURALS, LaunchSpec, SpecError, check, flag, read_toml
 
-    from core.cli_errors import validation_line
-    from core.distill import get_method
+    def where(field: str) -> str:
+        if field == "_file":
+            return "--config"
+        if field in given or config_path is None:
+            return f"invalid {flag(field)}"
+        return f"{config_path}, field {field!r}"
+
+    try:
+        raw = {PLURALS.get(k, k): v for k, v in read_toml(config_path).items()} if config_path else {}
+        for name in ("options", "pretrain"):    # -o lr=... adds to (or replaces one key of) the file's settings
+            if name in given and isinstance(raw.get(name), dict):
+                given = {**given, name: {**raw[name], **given[name]}}
+        spec = LaunchSpec.parse({**raw, **given})
+        problems = check(spec)
+        if problems:
+            raise problems[0]
+    except SpecError as error:
+        raise OneLineError(error.line(where)) from None
+    return spec
+
+
+def given_flags(**flags: Any) -> dict[str, Any]:
+    """The flags a user gave (None and empty repeats left out), as launch fields: methods -> method, seeds -> seed,
+    options/pretrain KEY=VALUE pairs parsed."""
+    given: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None or value == ():
+            continue
+        if name in ("options", "pretrain"):
+            value = parse_options(value, hint="--option" if name == "options" else "--pretrain")
+        elif name == "methods":
+            name, value = "method", list(value)
+        elif name == "tags":
+            value = list(value)
+        elif name == "seeds":
+            name = "seed"
+        given[name] = value
+    return given
+
+
+def spec_flags(command: Callable) -> Callable:
+    """The launch's fields as `alkd run` flags (every one optional: a --config file may give it; the defaults are
+    core.run_spec's)."""
+    from core.distill import MODES, method_names
     from core.models import backbone_names
-    from core.pipeline import REPLAY_PREFIX, RunConfig
-    from core.selection.gains import validate_mu
-    from core.selection.strategies import available_strategies
-    from core.train import resolve_device
+    from core.teachers.providers import provider_names
 
-    if common["backbone"] not in backbone_names():
-        raise click.BadParameter(f"{common['backbone']!r}: known backbones {', '.join(backbone_names())}",
-                                 param_hint="--backbone")
-    try:
-        validate_mu(common["mu"])
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--mu") from None
-    hit_rate = common.get("hit_rate")
-    if hit_rate is not None and not 0 <= hit_rate <= 1:
-        raise click.BadParameter(f"{hit_rate!r}: a hit rate is a probability in [0, 1], e.g. 0.53",
-                                 param_hint="--hit-rate")
-    if common.get("selection") is not None and common["selection"] not in available_strategies():
-        raise click.BadParameter(f"{common['selection']!r}: known strategies {', '.join(available_strategies())}",
-                                 param_hint="--selection")
-    try:
-        resolve_device(common["device"])
-    except RuntimeError as error:
-        raise click.BadParameter(f"{error} (fix: --device cpu or auto)", param_hint="--device") from None
-    try:
-        configs = {(m, s): RunConfig(method=m, seed=s, **common) for s in seeds for m in methods}
-    except ValidationError as error:
-        raise click.ClickException(validation_line(error)) from None
-    if any(get_method(m).kind == "llm" for m in methods):
-        first = next(iter(configs.values()))
-        if first.teacher == "replay" and not first.replay_path and data_set.name not in REPLAY_PREFIX:
-            raise click.BadParameter(f"dataset {data_set.name!r} has no recorded rankings to replay (they exist for "
-                                     f"{', '.join(REPLAY_PREFIX)}) (fix: --teacher simulated, openai or anthropic)",
-                                     param_hint="--teacher")
-        if first.teacher in ("openai", "anthropic", "simulated"):
-            from core.pipeline import make_provider
-            make_provider(first, data_set)      # a missing key or an unknown price fails here, not mid-launch
-    return configs
+    flags = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="a launch TOML file (core.run_spec.LaunchSpec); the flags below override it"),
+        click.option("--dataset", default=None),
+        click.option("--backbone", default=None, help=f"{' | '.join(backbone_names())} (default fpmc)"),
+        click.option("--method", "methods", multiple=True,
+                     help=f"repeatable or comma list: {', '.join(method_names())}"),
+        click.option("--teacher", type=click.Choice(provider_names()), default=None, help="(default replay)"),
+        click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)"),
+        click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)"),
+        click.option("--budget", type=int, default=None, help="LLM-labelled sessions (tau; default 500)"),
+        click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per (method, seed) run"),
+        click.option("--launch-usd-cap", type=float, default=None,
+                     help="hard cap on USD spent by all runs of this launch together"),
+        click.option("--ratios", default=None, help="planned effective:similar:incorrect (default 1:5:4)"),
+        click.option("--mu", type=float, default=None, help="(default 10)"),
+        click.option("--seeds", default=None, help="e.g. 0-4 or 0,2,3 (default 0)"),
+        click.option("--hit-rate", type=float, default=None,
+                     help="simulated teacher's hit rate (default: recorded GPT-4)"),
+        click.option("--mode", type=click.Choice(list(MODES)), default=None, help="(default paper)"),
+        click.option("--group", default=None, help="a name grouping these runs (dashboard comparisons)"),
+        click.option("--tag", "tags", multiple=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="(default auto)"),
+        click.option("--difficulty", type=click.Choice(["student", "teacher"]), default=None,
+                     help="consistency key: pretrained student FPMC (spec default) or this backbone's teacher"),
+        click.option("--force-label/--no-force-label", default=None,
+                     help="force the true next item into the LLM's candidates (label leakage; default: authors-code "
+                          "only)"),
+        click.option("--selection", default=None, help="override the method's selection strategy"),
+        click.option("--replay-path", default=None,
+                     help="the replay teacher's recordings: a JSONL export or the authors' folder"),
+        click.option("--option", "-o", "options", multiple=True,
+                     help="distillation parameter KEY=VALUE (e.g. patience=10)"),
+        click.option("--save-model/--no-save-model", default=None,
+                     help="write each run's final model (the distilled student) to data/models/RUN_ID.pt (default on)"),
+        click.option("--pretrain", "pretrain", multiple=True,
+                     help="teacher/student pre-training setting KEY=VALUE, as `alkd train --set` (e.g. loss=ce)"),
+    ]
+    for option in reversed(flags):
+        command = option(command)
+    return command
 
 
 @click.command("run")
-@click.option("--dataset", required=True)
-@click.option("--backbone", default="fpmc", show_default=True)
-@click.option("--method", "methods", multiple=True, required=True,
-              help="repeatable or comma list: alkdrec, random, easiest, hardest, rad-bc, tr, dllm2rec, llmd4rec, "
-                   "student, teacher, popular, transitions, sknn, vsknn")
-@click.option("--teacher", type=click.Choice(["replay", "simulated", "openai", "anthropic", "embedding"]),
-              default="replay", show_default=True)
-@click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)")
-@click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)")
-@click.option("--budget", type=click.IntRange(1), default=500, show_default=True, help="LLM-labelled sessions (tau)")
-@click.option("--usd-cap", type=float, default=None, help="hard cap on USD spent per (method, seed) run")
-@click.option("--launch-usd-cap", type=float, default=None,
-              help="hard cap on USD spent by all runs of this launch together")
-@click.option("--ratios", default="1:5:4", show_default=True, help="planned effective:similar:incorrect")
-@click.option("--mu", type=float, default=10.0, show_default=True)
-@click.option("--seeds", default="0", show_default=True, help="e.g. 0-4 or 0,2,3")
-@click.option("--hit-rate", type=float, default=None, help="simulated teacher's hit rate (default: recorded GPT-4)")
-@click.option("--mode", type=click.Choice(["paper", "authors-code"]), default="paper", show_default=True)
-@click.option("--group", default=None, help="a name grouping these runs (dashboard comparisons)")
-@click.option("--tag", "tags", multiple=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--difficulty", type=click.Choice(["student", "teacher"]), default="student", show_default=True,
-              help="consistency key: pretrained student FPMC (spec default) or this backbone's teacher")
-@click.option("--force-label/--no-force-label", default=None,
-              help="force the true next item into the LLM's candidates (label leakage; default: authors-code only)")
-@click.option("--selection", default=None, help="override the method's selection strategy")
-@click.option("--option", "-o", "options", multiple=True, help="distillation parameter KEY=VALUE (e.g. patience=10)")
-@click.option("--save-model/--no-save-model", default=True, show_default=True,
-              help="write each run's final model (the distilled student) to data/models/RUN_ID.pt")
-@click.option("--pretrain", "pretrain", multiple=True,
-              help="teacher/student pre-training setting KEY=VALUE, as `alkd train --set` (e.g. loss=ce)")
-def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str, model: str | None,
-            base_url: str | None, budget: int, usd_cap: float | None, launch_usd_cap: float | None, ratios: str,
-            mu: float, seeds: str,
-            hit_rate: float | None, mode: str, group: str | None, tags: tuple[str, ...], device: str,
-            difficulty: str, force_label: bool | None, selection: str | None, options: tuple[str, ...],
-            save_model: bool, pretrain: tuple[str, ...]) -> None:
-    """Distil into the student with each METHOD and seed; one stored run each."""
-    from core.data import catalog
-    from core.data.errors import DataError
-    from core.distill import validate_options
+@spec_flags
+@click.option("--resume", "resume_id", default=None, metavar="RUN_ID",
+              help="continue a killed, failed or cancelled run under its id, with its stored config (core.resume)")
+def run_cmd(config_path: Path | None, resume_id: str | None = None, **flags: Any) -> None:
+    """Distil into the student with each METHOD and seed (every run of the launch, one after another); one stored run
+    each. `--config RUN.toml` gives the launch as a file (flags override it); `alkd sweep` runs a grid in parallel."""
+    if resume_id is not None:
+        from core.resume import resume_command
+        extra_flags = ["--" + f.replace("_", "-") for f in sorted(set(given_flags(**flags)) - {"save_model"})]
+        if extra_flags or config_path:
+            raise click.UsageError("--resume continues a run with its stored config; drop "
+                                   + ", ".join(extra_flags + (["--config"] if config_path else [])))
+        return resume_command(resume_id, save_model=flags.get("save_model") is not False)
     from core.pipeline import run_pipeline
     from core.teachers import Budget
 
-    for name, cap in (("--usd-cap", usd_cap), ("--launch-usd-cap", launch_usd_cap)):
-        if cap is not None and not (cap >= 0 and cap != float("inf")):
-            raise click.BadParameter(f"{cap!r}: a USD cap is a finite number >= 0", param_hint=name)
-    launch = Budget(max_usd=launch_usd_cap)
-    method_list, seed_list, ratio_tuple = parse_methods(methods), parse_seeds(seeds), parse_ratios(ratios)
-    try:
-        data_set = catalog.load(dataset)
-    except DataError as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        extra_options = validate_options(parse_options(options))
-    except ValueError as error:
-        raise click.ClickException(f"invalid --option: {error}") from None
-    pretrain_settings = parse_options(pretrain)
-    try:
-        TrainConfig(backbone=backbone, **pretrain_settings)
-    except ValueError as error:
-        raise click.ClickException(f"invalid --pretrain: {value_line(error, '--pretrain')}") from None
-    configs = run_configs(data_set, method_list, seed_list, dict(
-        dataset=dataset, backbone=backbone, teacher=teacher, model=model, base_url=base_url, budget=budget,
-        usd_cap=usd_cap, ratios=ratio_tuple, mu=mu, hit_rate=hit_rate, mode=mode, device=device, difficulty=difficulty,
-        force_label=force_label, selection=selection, options=extra_options, pretrain=pretrain_settings))
+    spec = launch_spec(config_path, given_flags(**flags))
+    launch = Budget(max_usd=spec.launch_usd_cap)
     current: dict[str, str | None] = {"run": None}
 
     def on_signal(signum, _frame):
@@ -222,39 +216,41 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     rows: list[tuple[str, dict[str, float]]] = []
     failures = 0
+    budgets = len(spec.budget) > 1
     try:
-        for seed in seed_list:
-            for method in method_list:
-                config = configs[(method, seed)]
-                run_id = new_run_id("run", dataset, backbone, method, f"s{seed}")
-                current["run"] = run_id
-                store.create_run(run_id, kind="distill", dataset=dataset, backbone=backbone, role="student",
-                                 method=method, teacher=teacher, seed=seed, config=config.model_dump(),
-                                 versions=versions(), pid=os.getpid(), tags=tags)
-                store.set_run_fields(run_id, budget=budget, usd_cap=usd_cap, groups=group)
-                console.print(f"[bold]{run_id}[/bold]: {method} seed {seed}")
-                try:
-                    result = run_pipeline(config, ProgressWriter(run_id), budget=launch)
-                    if launch_usd_cap is not None:
-                        result.extra["launch_usd"] = launch.report().as_dict()
-                    persist_result(run_id, result, save_model)
-                    rows.append((f"{method} s{seed}", result.test.metrics))
-                    extra = result.extra
-                    _say_money(extra)
-                    if "achieved_ratio" in extra:
-                        console.print("  categories achieved " + " ".join(
-                            f"{k} {v:.2f}" for k, v in extra["achieved_ratio"].items()) + " | planned " + " ".join(
-                            f"{k} {v:.2f}" for k, v in extra["planned_ratio"].items()))
-                except Exception as error:  # noqa: BLE001 - one failing run never stops the others
-                    failures += 1
-                    if getattr(error, "usd_spent", None):  # a run that paid for calls and then failed
-                        store.set_run_fields(run_id, usd_spent=float(error.usd_spent))
-                    _say_money({"launch_usd": launch.report().as_dict()} if launch_usd_cap is not None else {})
-                    store.finish_run(run_id, "failed", message=f"{type(error).__name__}: {error}"[:500])
-                    console.print(f"[red]{run_id} failed:[/red] {type(error).__name__}: {error}")
-                    if os.environ.get("ALKD_DEBUG"):
-                        traceback.print_exc()
-                current["run"] = None
+        for config in spec.runs():
+            run_id = new_run_id("run", config.dataset, config.backbone, config.method,
+                                f"b{config.budget}" if budgets else None, f"s{config.seed}")
+            current["run"] = run_id
+            store.create_run(run_id, kind="distill", dataset=config.dataset, backbone=config.backbone,
+                             role="student", method=config.method, teacher=config.teacher, seed=config.seed,
+                             config=config.model_dump(), versions=versions(), pid=os.getpid(), tags=spec.tags)
+            store.set_run_fields(run_id, budget=config.budget, usd_cap=config.usd_cap, groups=spec.group)
+            console.print(f"[bold]{run_id}[/bold]: {config.method}" + (f" budget {config.budget}" if budgets else "")
+                          + f" seed {config.seed}")
+            try:
+                result = run_pipeline(config, ProgressWriter(run_id), budget=launch)
+                if spec.launch_usd_cap is not None:
+                    result.extra["launch_usd"] = launch.report().as_dict()
+                persist_result(run_id, result, spec.save_model)
+                rows.append((f"{config.method}{f' b{config.budget}' if budgets else ''} s{config.seed}",
+                             result.test.metrics))
+                extra = result.extra
+                _say_money(extra)
+                if "achieved_ratio" in extra:
+                    console.print("  categories achieved " + " ".join(
+                        f"{k} {v:.2f}" for k, v in extra["achieved_ratio"].items()) + " | planned " + " ".join(
+                        f"{k} {v:.2f}" for k, v in extra["planned_ratio"].items()))
+            except Exception as error:  # noqa: BLE001 - one failing run never stops the others
+                failures += 1
+                if getattr(error, "usd_spent", None):  # a run that paid for calls and then failed
+                    store.set_run_fields(run_id, usd_spent=float(error.usd_spent))
+                _say_money({"launch_usd": launch.report().as_dict()} if spec.launch_usd_cap is not None else {})
+                store.finish_run(run_id, "failed", message=f"{type(error).__name__}: {error}"[:500])
+                console.print(f"[red]{run_id} failed:[/red] {type(error).__name__}: {error}")
+                if os.environ.get("ALKD_DEBUG"):
+                    traceback.print_exc()
+            current["run"] = None
     except Cancelled as cancel:
         if current["run"]:
             store.finish_run(current["run"], "cancelled", message=f"cancelled by {cancel}")
@@ -264,13 +260,13 @@ def run_cmd(dataset: str, backbone: str, methods: tuple[str, ...], teacher: str,
         for s, handler in previous.items():
             signal.signal(s, handler)
     if rows:
-        console.print(metrics_table(f"{dataset} {backbone} ({teacher}, {mode}): test", rows))
-    if launch_usd_cap is not None:
-        console.print(f"launch: spent ${launch.spent_usd:.4f} of the ${launch_usd_cap:.4f} launch cap"
+        console.print(metrics_table(f"{'/'.join(spec.dataset)} {'/'.join(spec.backbone)} ({'/'.join(spec.teacher)}, "
+                                    f"{'/'.join(spec.mode)}): test", rows))
+    if spec.launch_usd_cap is not None:
+        console.print(f"launch: spent ${launch.spent_usd:.4f} of the ${spec.launch_usd_cap:.4f} launch cap"
                       + (f"; {launch.report().message}" if launch.report().message else ""), markup=False)
     if failures:
         raise click.ClickException(f"{failures} run(s) failed; see `alkd runs list`")
-
 
 def _say_money(extra: dict[str, Any]) -> None:
     """Print a run's warnings (too few usable rankings) and what the USD caps did, one line each."""
@@ -338,5 +334,5 @@ def _typical_requests(dataset, n: int):
     return build_requests(dataset, train["session_id"].tolist(), candidates, options)
 
 
-__all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "parse_methods", "parse_ratios", "parse_seeds",
-           "run_cmd"]
+__all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "given_flags", "launch_spec", "parse_methods", "parse_ratios",
+           "parse_seeds", "persist_result", "run_cmd", "spec_flags"]
