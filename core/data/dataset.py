@@ -12,11 +12,14 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.data.errors import DataError
 
@@ -86,7 +89,7 @@ class SessionDataset:
         return np.concatenate([["<pad>"], self.items["title"].astype(str).to_numpy()])
 
     def stats(self) -> DatasetStats:
-        lengths = self.sessions["items"].map(len).to_numpy() + 1
+        lengths = lengths_of(self.sessions["items"]) + 1
         counts = self.sessions["split"].value_counts()
         return DatasetStats(
             n_sessions=len(self.sessions), n_items=self.n_items, n_interactions=int(lengths.sum()),
@@ -95,15 +98,60 @@ class SessionDataset:
             max_length=int(lengths.max()) if len(lengths) else 0)
 
 
-def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: np.ndarray, max_len: int) -> SessionBatch:
-    n = len(inputs)
+def lengths_of(sequences: Iterable[Sequence[Any]]) -> np.ndarray:
+    """(n,) int64 length of each sequence (a list column, a list of lists or arrays)."""
+    return np.fromiter(map(len, sequences), dtype=np.int64)
+
+
+def flatten(sequences: Iterable[Sequence[Any]], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged sequences as (values, offsets): values (total,) of `dtype`, all items in order; offsets (n + 1,) int64,
+    sequence i is values[offsets[i]:offsets[i + 1]]. One pass in C (no per-row Python)."""
+    sequences = sequences if isinstance(sequences, (list, pd.Series, np.ndarray)) else list(sequences)
+    lengths = lengths_of(sequences)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.fromiter(chain.from_iterable(sequences), dtype=dtype, count=int(offsets[-1]))
+    return values, offsets
+
+
+def to_lists(values: np.ndarray, offsets: np.ndarray) -> list[list[Any]]:
+    """The inverse of `flatten`: Python lists of Python scalars (int, str, ...), built by Arrow in C where the values
+    are of one Arrow type; mixed-type values (only hand-built tables have them) are sliced in Python."""
+    try:
+        column = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, OverflowError):
+        flat = values.tolist()
+        return [flat[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    return pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), column).to_pylist()
+
+
+def window_arrays(values: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last `max_len` items of each ragged sequence, right-padded with 0: ((n, max_len) int64, (n,) int64 kept
+    lengths). values: (total,) int64; offsets: (n + 1,) int64."""
+    n = len(offsets) - 1
+    lengths = np.diff(offsets)
+    kept = np.minimum(lengths, max_len)
     padded = np.zeros((n, max_len), dtype=np.int64)
-    lengths = np.zeros(n, dtype=np.int64)
-    for row, seq in enumerate(inputs):
-        window = np.asarray(seq, dtype=np.int64)[-max_len:]
-        padded[row, : len(window)] = window
-        lengths[row] = len(window)
+    rows = np.repeat(np.arange(n, dtype=np.int64), kept)
+    first = offsets[1:] - kept                                     # first kept value of each row
+    within = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(kept) - kept, kept)
+    padded[rows, within] = values[np.repeat(first, kept) + within]
+    return padded, kept.astype(np.int64)
+
+
+def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: np.ndarray, max_len: int) -> SessionBatch:
+    """Padded arrays of sessions: inputs (n sequences of item ids) keep their last `max_len` items (SessionBatch)."""
+    values, offsets = flatten(inputs, dtype=np.int64)
+    padded, lengths = window_arrays(values, offsets, max_len)
     return SessionBatch(np.asarray(session_ids, dtype=np.int64), padded, lengths, np.asarray(labels, dtype=np.int64))
+
+
+def _map_ids(raw: np.ndarray, index: pd.Index) -> np.ndarray:
+    """(n,) int64 internal id (position in `index` + 1) of each raw id, matched by str(raw); 0 where unknown.
+    str() runs once per distinct raw id, not per row."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=False)
+    positions = index.get_indexer(pd.Index([str(value) for value in uniques], dtype=object))
+    return (positions + 1).astype(np.int64)[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def from_raw(name: str, source: str, items: pd.DataFrame, sessions: pd.DataFrame, *, file: str | Path,
@@ -121,27 +169,37 @@ def from_raw(name: str, source: str, items: pd.DataFrame, sessions: pd.DataFrame
     if duplicated.any():
         raise DataError(f"duplicate item id {items['raw_id'][duplicated].iloc[0]!r}", file=file, field="item_id",
                         line=int(np.flatnonzero(duplicated.to_numpy())[0]) + 2, fix="keep one row per item id")
-    index = {raw: i + 1 for i, raw in enumerate(items["raw_id"])}
-    mapped_inputs, mapped_labels, keep = [], [], []
-    for row, (seq, label) in enumerate(zip(sessions["items"], sessions["label"])):
-        ids = [index.get(str(raw)) for raw in seq]
-        label_id = index.get(str(label))
-        if not drop_unknown and (label_id is None or None in ids):
-            missing = str(label) if label_id is None else str(seq[ids.index(None)])
-            raise DataError(f"session {sessions['session_id'].iloc[row]!r} uses item {missing!r}, which is not in the "
-                            "items table", file=file, field="item_id", fix="add the item to the items file or drop it")
-        ids = [i for i in ids if i is not None]
-        if not drop_unknown and not ids:
-            raise DataError(f"session {sessions['session_id'].iloc[row]!r} has fewer than 2 items", file=file,
-                            field="items", fix="sessions need at least one input item plus the next item")
-        if label_id is None or not ids:
-            continue
-        mapped_inputs.append(ids)
-        mapped_labels.append(label_id)
-        keep.append(row)
-    kept = sessions.iloc[keep]
-    out = pd.DataFrame({"session_id": kept["session_id"].to_numpy(dtype=np.int64), "items": mapped_inputs,
-                        "label": np.asarray(mapped_labels, dtype=np.int64), "split": kept["split"].to_numpy()})
+    index = pd.Index(items["raw_id"].to_numpy(dtype=object), dtype=object)
+    values, offsets = flatten(sessions["items"])
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    ids = _map_ids(values, index)
+    labels_raw = sessions["label"].to_numpy(dtype=object)
+    label_ids = _map_ids(labels_raw, index)
+    unknown_rows = np.zeros(len(lengths), dtype=bool)
+    unknown_rows[rows[ids == 0]] = True
+    if not drop_unknown:
+        bad = np.flatnonzero((label_ids == 0) | unknown_rows | (lengths == 0))
+        if bad.size:
+            row = int(bad[0])
+            session = sessions["session_id"].iloc[row]
+            if label_ids[row] == 0 or unknown_rows[row]:
+                first_unknown = offsets[row] + int(np.argmax(ids[offsets[row]:offsets[row + 1]] == 0))
+                missing = str(labels_raw[row]) if label_ids[row] == 0 else str(values[first_unknown])
+                raise DataError(f"session {session!r} uses item {missing!r}, which is not in the items table",
+                                file=file, field="item_id", fix="add the item to the items file or drop it")
+            raise DataError(f"session {session!r} has fewer than 2 items", file=file, field="items",
+                            fix="sessions need at least one input item plus the next item")
+    known = ids != 0
+    known_lengths = np.bincount(rows[known], minlength=len(lengths)).astype(np.int64)
+    keep = (label_ids != 0) & (known_lengths > 0)
+    kept_values = ids[known & keep[rows]]
+    kept_offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(known_lengths[keep], out=kept_offsets[1:])
+    kept = sessions.iloc[np.flatnonzero(keep)]
+    out = pd.DataFrame({"session_id": kept["session_id"].to_numpy(dtype=np.int64),
+                        "items": to_lists(kept_values, kept_offsets),
+                        "label": label_ids[keep].astype(np.int64), "split": kept["split"].to_numpy()})
     item_table = pd.DataFrame({
         "item_id": np.arange(1, len(items) + 1, dtype=np.int64),
         "raw_id": items["raw_id"].to_numpy(),
@@ -165,7 +223,7 @@ def validate(dataset: SessionDataset, *, file: str | Path) -> None:
     bad_split = ~sessions["split"].isin(SPLITS)
     if bad_split.any():
         raise DataError(f"unknown split {sessions['split'][bad_split].iloc[0]!r}", file=file, field="split")
-    short = sessions["items"].map(len) < 1
+    short = pd.Series(lengths_of(sessions["items"]) < 1, index=sessions.index)
     if short.any():
         raise DataError(f"session {sessions['session_id'][short].iloc[0]!r} has fewer than 2 items", file=file,
                         fix="sessions need at least one input item plus the next item")
@@ -237,8 +295,11 @@ def save_dataset(dataset: SessionDataset, directory: Path) -> Path:
 def load_dataset_dir(directory: Path) -> SessionDataset:
     meta = json.loads((directory / "meta.json").read_text())
     items = pd.read_parquet(directory / "items.parquet")
-    sessions = pd.read_parquet(directory / "sessions.parquet")
-    sessions["items"] = sessions["items"].map(lambda a: np.asarray(a, dtype=np.int64).tolist())
+    table = pq.read_table(directory / "sessions.parquet")
+    # the list column straight from Arrow to Python lists of ints (a per-row conversion in pandas took seconds)
+    lists = table.column("items").cast(pa.large_list(pa.int64())).to_pylist()
+    sessions = table.to_pandas()
+    sessions["items"] = pd.Series(lists, index=sessions.index, dtype=object)
     name, source = meta.pop("name"), meta.pop("source")
     meta.pop("stats", None)
     return SessionDataset(name, source, items, sessions, meta)

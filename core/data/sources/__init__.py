@@ -48,7 +48,7 @@ def all_sources() -> dict[str, Source]:
 
 def _load_all() -> None:
     # Importing registers; each module holds one source family.
-    from core.data.sources import alkdrec, amazon, csv_source, hetrec, ml100k  # noqa: F401
+    from core.data.sources import alkdrec, amazon, csv_source, hetrec, ml100k, synthetic  # noqa: F401
 
 
 def build(name: str, from_dir: Path | None = None, **options: Any) -> SessionDataset:
