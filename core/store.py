@@ -327,6 +327,38 @@ def reap_dead_runs(db: Path | str | None = None) -> list[str]:
     return dead
 
 
+RESUMABLE = ("failed", "cancelled")
+
+
+def attempt_usd(run_id: str, db: Path | str | None = None) -> float:
+    """USD the run's current (last) attempt paid for calls that came back: llm_calls rows written by its process
+    (runs.pid) between its start and its end (finished_at; now if unset), status ok/failed/error. A process runs its
+    runs one after another, so the window holds this run's calls only. A call still `pending` (left in flight by a
+    kill) is not counted here: the next attempt counts it as possibly billed when it finds it (core.teachers.cache)."""
+    frame = query(
+        "SELECT coalesce(sum(c.usd), 0) AS usd FROM llm_calls c JOIN runs r ON c.pid = r.pid"
+        " WHERE r.run_id = ? AND c.status IN ('ok', 'failed', 'error') AND c.created_at >= r.started_at"
+        " AND c.created_at <= coalesce(r.finished_at, now())", [run_id], db)
+    return float(frame["usd"].iloc[0])
+
+
+def claim_run(run_id: str, pid: int, prior_usd: float, db: Path | str | None = None) -> int | None:
+    """Take over a failed or cancelled run for another attempt by process `pid`: status running, this pid (start
+    time, host), attempts + 1, prior_usd (what the earlier attempts paid, also its usd_spent until it finishes),
+    started_at now, progress reset. Atomic: of two processes resuming one run, one gets it. Returns the attempt
+    number, or None when the run was not resumable (done, running, or gone)."""
+    stamp = now()
+    with write(db) as con:
+        row = con.execute(
+            "UPDATE runs SET status = 'running', pid = ?, pid_started = ?, host = ?,"
+            " attempts = coalesce(attempts, 1) + 1, prior_usd = ?, usd_spent = ?, started_at = ?, finished_at = NULL,"
+            " updated_at = ?, stage = 'queued', step = 0, total = 0, message = 'resumed'"
+            " WHERE run_id = ? AND list_contains(?, status) RETURNING attempts",
+            [pid, process_started(pid), socket.gethostname(), float(prior_usd), float(prior_usd), stamp, stamp,
+             run_id, list(RESUMABLE)]).fetchall()
+    return int(row[0][0]) if row else None
+
+
 def update_progress(run_id: str, stage: str, step: int, total: int, message: str = "",
                     db: Path | str | None = None) -> None:
     with write(db) as con:
