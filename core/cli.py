@@ -13,7 +13,7 @@ from core.cli_errors import OneLineGroup, check_environment, check_export_dir, c
 from core.cli_format import console, metrics_table, parse_options
 from core.cli_hints import hints_cmd
 from core.cli_recommend import recommend_cmd
-from core.cli_run import estimate_cmd, run_cmd
+from core.cli_run import estimate_cmd, run_cmd, sweep_cmd
 from core.data import catalog
 from core.data.errors import DataError
 from core.data.sources import all_sources
@@ -254,7 +254,7 @@ def runs_import(directory: Path) -> None:
     console.print(f"imported {added} new runs from {directory}")
 
 
-for _command in (run_cmd, estimate_cmd, hints_cmd, recommend_cmd):
+for _command in (run_cmd, sweep_cmd, estimate_cmd, hints_cmd, recommend_cmd):
     main.add_command(_command)
 
 

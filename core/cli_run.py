@@ -268,6 +268,98 @@ def run_cmd(config_path: Path | None, resume_id: str | None = None, **flags: Any
     if failures:
         raise click.ClickException(f"{failures} run(s) failed; see `alkd runs list`")
 
+@click.command("sweep")
+@click.argument("grid", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a pool of worker processes; ray: one Ray task per run")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="runs at once (default: local CPUs / --threads; ray: the cluster's CPUs)")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch threads per run (default 1)")
+@click.option("--address", default=None,
+              help="ray: 'auto' or HOST:PORT of a running cluster (default: a local Ray bound to 127.0.0.1)")
+@click.option("--group", default=None, help="the runs' group (default: the grid's `group`, else its file name)")
+@click.option("--dry-run", is_flag=True, help="list the cells and what a run would do with each; start nothing")
+def sweep_cmd(grid: Path, executor: str, workers: int | None, threads: int | None, address: str | None,
+              group: str | None, dry_run: bool) -> None:
+    """Run the cartesian product of GRID.toml's fields given as lists (a launch file, as `alkd run --config`), in
+    parallel, all in one group. A rerun skips the cells already done and redoes failed or killed ones."""
+    import importlib.util
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from core.sweep import Cancelled as SweepCancelled
+    from core.sweep import make_executor, plan, run_sweep
+
+    if address is not None and executor != "ray":
+        raise OneLineError("--address: only the ray executor connects to a cluster (fix: add --executor ray)")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise OneLineError("--executor ray: Ray is not installed (fix: pip install -e '.[ray]', or --executor local)")
+    spec = launch_spec(grid, {})
+    group = group or spec.group or grid.stem
+    cells = plan(spec, group)
+    todo = [c for c in cells if c.state in ("todo", "redo")]
+    console.print(f"sweep [bold]{group}[/bold]: {len(cells)} runs ({', '.join(spec.swept()) or 'nothing'} swept); "
+                  f"{len(cells) - len(todo)} already done or running, {len(todo)} to run "
+                  f"({sum(c.state == 'redo' for c in cells)} of them redone)", highlight=False)
+    if dry_run:
+        table = Table("cell", "state", "run id")
+        for cell in cells:
+            table.add_row(cell.label(), cell.state, cell.run_id or "")
+        console.print(table)
+        return
+    if not todo:
+        console.print("nothing to run", highlight=False)
+        return
+    try:
+        runner = make_executor(executor, workers, threads, address)
+    except Exception as error:  # noqa: BLE001 - e.g. no Ray cluster at --address: one line
+        raise OneLineError(f"--executor {executor}: could not start it: {type(error).__name__}: {error}") from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        overall = bar.add_task(f"{group} ({runner.name}, {runner.workers} at once)", total=len(cells),
+                               completed=len(cells) - len(todo))
+        tasks: dict[str, Any] = {}
+
+        def on_event(kind: str, cell: Any, info: dict[str, Any]) -> None:
+            if kind == "start":
+                tasks[cell.run_id] = bar.add_task(f"  {cell.label()}: queued", total=None)
+            elif kind == "progress" and cell.run_id in tasks:
+                total = info["total"] or None
+                bar.update(tasks[cell.run_id], description=f"  {cell.label()}: {info['stage']}", total=total,
+                           completed=info["step"] if total else 0)
+            elif kind in ("done", "failed"):
+                bar.remove_task(tasks.pop(cell.run_id))
+                bar.advance(overall)
+                if kind == "done":
+                    ndcg = info["metrics"].get("ndcg@10", float("nan"))
+                    bar.console.print(f"[green]done[/green] {cell.run_id} {cell.label()}: NDCG@10 {ndcg:.4f} "
+                                      f"({cell.seconds:.1f} s)", highlight=False)
+                    _say_money(info.get("extra") or {})
+                else:
+                    from rich.markup import escape
+                    bar.console.print(f"[red]failed[/red] {cell.run_id} {cell.label()}: {escape(info['message'])}",
+                                      highlight=False)
+
+        try:
+            report = run_sweep(spec, group, runner, on_event=on_event)
+        except SweepCancelled as cancel:
+            console.print(f"[yellow]sweep cancelled ({cancel}); rerun the same command to finish it[/yellow]")
+            sys.exit(130 if cancel.signum == signal.SIGINT else 143)
+    runner.close()
+    minutes = report.seconds / 60
+    console.print(f"sweep {group}: {len(report.done)} run(s) done now, {len(report.skipped)} done before, "
+                  f"{len(report.failed)} failed, in {report.seconds:.1f} s"
+                  + (f" ({len(report.done) / minutes:.1f} runs/min)" if report.done and minutes > 0 else ""),
+                  highlight=False)
+    if report.elsewhere:
+        console.print(f"[yellow]{len(report.elsewhere)} run(s) are running in another live process and were left "
+                      "alone[/yellow]")
+    if report.failed:
+        raise click.ClickException(f"{len(report.failed)} run(s) failed; rerun `alkd sweep {grid}` to redo them "
+                                   "(see `alkd runs list`)")
+
+
 def _say_money(extra: dict[str, Any]) -> None:
     """Print a run's warnings (too few usable rankings) and what the USD caps did, one line each."""
     from rich.markup import escape
@@ -335,4 +427,4 @@ def _typical_requests(dataset, n: int):
 
 
 __all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "given_flags", "launch_spec", "parse_methods", "parse_ratios",
-           "parse_seeds", "persist_result", "run_cmd", "spec_flags"]
+           "parse_seeds", "persist_result", "run_cmd", "spec_flags", "sweep_cmd"]
