@@ -186,12 +186,10 @@ def write_run(run_id: str, tables: RunTables, db: Path | str | None = None) -> N
             if table.num_rows == 0:
                 continue
             view = f"_rows_{name}"
-            con.register(view, table)
-            try:
-                columns = ", ".join(f'"{c}"' for c in table.column_names)
-                con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {view}")
-            finally:
-                con.unregister(view)
+            con.register(view, table)   # on failure the transaction is rolled back and the connection closed
+            columns = ", ".join(f'"{c}"' for c in table.column_names)
+            con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {view}")
+            con.unregister(view)
         updated = con.execute(
             "UPDATE runs SET usd_spent = ?, n_labelled = ?, config = ?, timings = ?, status = 'done', stage = 'done',"
             " message = '', finished_at = ?, updated_at = ? WHERE run_id = ? RETURNING run_id",
