@@ -9,16 +9,19 @@ kinds:
   ablations `random`, `easiest`, `hardest`, `rad-bc`; `dllm2rec`; `llmd4rec`).
 
     spec = get_method("alkdrec"); result = spec.distill(ctx)   # ctx: core.distill.common.DistillContext
+
+A new method is one module here with its `@register(...)` (core.registry finds it); the CLI, the dashboard and the
+README table list it from `METHODS`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 from core.distill.common import (DEFAULTS, MODES, OPTIONS, DistillContext, DistillResult, position_weight,
                                  position_weights, validate_options)
+from core.registry import Registry
 
 Kind = Literal["reference", "baseline", "teacher-rankings", "llm"]
 
@@ -35,34 +38,28 @@ class MethodSpec:
     description: str = ""
 
 
-METHODS: dict[str, MethodSpec] = {}
-_MODULES = ("reference", "alkdrec", "tr", "dllm2rec", "llmd4rec")
+#: every method by name; the reference rows first, then the paper's, then the others (module order)
+METHODS: Registry[MethodSpec] = Registry("method", package="core.distill",
+                                         first=("reference", "alkdrec", "tr", "dllm2rec", "llmd4rec"))
 
 
 def register(name: str, kind: Kind, *, strategy: str | None = None, description: str = ""):
+    """Decorator: register the objective it decorates (None for reference/baseline rows) as method `name`."""
     def deco(fn: Callable[[DistillContext], DistillResult] | None):
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is already registered")
-        METHODS[name] = MethodSpec(name, kind, fn, strategy, description)
+        METHODS.register(name, MethodSpec(name, kind, fn, strategy, description), description=description)
         return fn
     return deco
 
 
-def _load_all() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"core.distill.{module}")
-
-
-def method_names() -> list[str]:
-    _load_all()
-    return list(METHODS)
+def method_names(kind: Kind | None = None) -> list[str]:
+    """Registered method names in order; only those of `kind` when given (e.g. "llm": the methods that ask the
+    LLM teacher and cost money, "baseline": the reference baselines)."""
+    return [e.name for e in METHODS.entries() if kind is None or e.value.kind == kind]
 
 
 def get_method(name: str) -> MethodSpec:
-    _load_all()
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
-    return METHODS[name]
+    """The method's spec; UnknownName (a KeyError) naming the known methods."""
+    return METHODS.get(name)
 
 
 __all__ = ["DEFAULTS", "METHODS", "MODES", "OPTIONS", "DistillContext", "DistillResult", "MethodSpec", "get_method",

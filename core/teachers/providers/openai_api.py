@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from core.teachers import keys, pricing
 from core.teachers.cache import endpoint_key
+from core.teachers.providers import register
 from core.teachers.providers.base import DEFAULT_MAX_OUTPUT_TOKENS, BatchEntry, Provider
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
 
@@ -53,6 +54,8 @@ def completion_from_dict(body: dict[str, Any], prompt_chars: int = 0, latency_s:
                       cached_input_tokens=int(details.get("cached_tokens") or 0))
 
 
+@register("openai", default_model="gpt-4o-mini",
+          description="OpenAI Chat Completions (or any OpenAI-compatible server via base_url: Ollama, vLLM, LM Studio)")
 class OpenAIProvider(Provider):
     """model: e.g. "gpt-4-turbo-2024-04-09" (the paper's), "gpt-4o-mini", or a local model name. base_url: e.g.
     "http://localhost:11434/v1" (Ollama); default OPENAI_BASE_URL or OpenAI. timeout: seconds per HTTP attempt;

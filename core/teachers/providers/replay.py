@@ -19,6 +19,7 @@ import numpy as np
 
 from core.teachers.budget import Budget
 from core.teachers.prompts import effective_candidates
+from core.teachers.providers import register
 from core.teachers.providers.base import Provider
 from core.teachers.types import Completion, Prompt, RankRequest, RankResponse, Turn
 
@@ -67,6 +68,8 @@ def read_jsonl(path: Path | str) -> tuple[dict[int, ReplayRecord], str | None]:
     return records, model
 
 
+@register("replay", default_model="replay",
+          description="recorded rankings: the authors' GPT-4-turbo files or this project's JSONL exports (free)")
 class ReplayProvider(Provider):
     """paths: authors' `.data` files and/or our `.jsonl` exports (later files win per session).
     n_items: drop recorded ids outside 1..n_items from the cleaned ranking. restrict_to_candidates: also drop ids

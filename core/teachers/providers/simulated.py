@@ -17,6 +17,7 @@ import numpy as np
 
 from core.teachers.hints import domain_of
 from core.teachers.prompts import effective_candidates
+from core.teachers.providers import register
 from core.teachers.providers.base import Provider
 from core.teachers.types import Completion, Prompt, RankRequest, Turn
 
@@ -28,6 +29,8 @@ RATIONALE = ("[SIMULATED teacher, not an LLM] Ranked by the teacher recommender'
              "the true next item is placed in the top {n} with probability {h:.3f}.")
 
 
+@register("simulated", default_model="simulated",
+          description="SIMULATED what-if teacher for demos and tests: hits the true next item with probability h")
 class SimulatedProvider(Provider):
     """hit_rate: h in [0, 1]; None = the recorded GPT-4 rate for `dataset`'s domain. noise: standard deviation of
     the Gaussian perturbation of teacher positions (in positions). seed: the run's seed."""
