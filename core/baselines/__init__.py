@@ -18,31 +18,28 @@ from core.baselines._common import Baseline, as_sequences, training_sequences
 from core.baselines.popular import Popular
 from core.baselines.sknn import SKNN, VSKNN
 from core.baselines.transitions import Transitions
+from core.registry import Registry
 
-BASELINES: dict[str, type[Baseline]] = {
-    "popular": Popular,
-    "transitions": Transitions,
-    "sknn": SKNN,
-    "vsknn": VSKNN,
-}
-
-DESCRIPTIONS: dict[str, str] = {
-    "popular": "most-popular: item frequency over the training sequences",
-    "transitions": "last-item transitions: first-order Markov counts, popularity tie-break",
-    "sknn": "session kNN: cosine on binary item sets, k=100 of the 500 most recent sessions sharing an item",
-    "vsknn": "vector-multiplication session kNN: position-weighted current session (last item = 1)",
-}
+#: every reference baseline by name (core.registry); `alkd run` also lists each as a method of kind "baseline"
+BASELINES: Registry[type[Baseline]] = Registry("baseline")
+BASELINES.register("popular", Popular, description="most-popular: item frequency over the training sequences")
+BASELINES.register("transitions", Transitions,
+                   description="last-item transitions: first-order Markov counts, popularity tie-break")
+BASELINES.register("sknn", SKNN, description="session kNN: cosine on binary item sets, k=100 of the 500 most recent "
+                                             "sessions sharing an item")
+BASELINES.register("vsknn", VSKNN, description="vector-multiplication session kNN: position-weighted current session "
+                                               "(last item = 1)")
+#: name -> description (the registry's; kept for older callers)
+DESCRIPTIONS: dict[str, str] = BASELINES.describe()
 
 
 def available() -> list[str]:
-    return list(BASELINES)
+    return BASELINES.names()
 
 
 def make(name: str, **params: Any) -> Baseline:
-    """A fresh, unfitted baseline by registry name."""
-    if name not in BASELINES:
-        raise KeyError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
-    return BASELINES[name](**params)
+    """A fresh, unfitted baseline by registry name (UnknownName, a KeyError, naming the known ones)."""
+    return BASELINES.get(name)(**params)
 
 
 __all__ = ["BASELINES", "DESCRIPTIONS", "Baseline", "Popular", "SKNN", "Transitions", "VSKNN", "as_sequences",

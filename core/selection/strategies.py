@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from core.registry import Registry
 from core.selection.alkdrec import (
     _check_mode,
     _check_tau,
@@ -54,22 +55,20 @@ class Picks:
 
 
 StrategyFn = Callable[[int, StrategyContext], Picks]
-_REGISTRY: dict[str, StrategyFn] = {}
+STRATEGIES: Registry[StrategyFn] = Registry("strategy")
 
 
-def register_strategy(name: str) -> Callable[[StrategyFn], StrategyFn]:
-    """Decorator: register `fn(tau, ctx) -> Picks` under `name` (ValueError if the name is taken)."""
+def register_strategy(name: str, description: str = "") -> Callable[[StrategyFn], StrategyFn]:
+    """Decorator: register `fn(tau, ctx) -> Picks` under `name` (ValueError if the name is taken); described by
+    `description`, else the first line of its docstring."""
     def deco(fn: StrategyFn) -> StrategyFn:
-        if name in _REGISTRY:
-            raise ValueError(f"strategy {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
+        return STRATEGIES.register(name, fn, description=description or (fn.__doc__ or "").strip().split("\n")[0])
     return deco
 
 
 def available_strategies() -> tuple[str, ...]:
     """Registered strategy names, sorted."""
-    return tuple(sorted(_REGISTRY))
+    return tuple(sorted(STRATEGIES.names()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,8 +203,7 @@ def select(strategy: str, session_ids: np.ndarray, consistency: np.ndarray, tau:
     Positions rank the pool ascending by consistency, ties by session id. mode: 'paper' (default) or
     'authors-code'. Deterministic for a given seed. ValueError on bad input or tau > pool size.
     """
-    if strategy not in _REGISTRY:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {available_strategies()}")
+    strategy_fn = STRATEGIES.get(strategy)   # UnknownName (a ValueError) naming the known strategies
     ids, cons, mask = _check_arrays(session_ids, consistency, available)
     mu, r, mode, seed = validate_mu(mu), normalise_ratios(ratios), _check_mode(mode), _check_seed(seed)
     pool_ids, pool_cons = ids[mask], cons[mask]
@@ -213,7 +211,7 @@ def select(strategy: str, session_ids: np.ndarray, consistency: np.ndarray, tau:
                                                             if available is not None else ""))
     order = hardest_first_order(pool_cons, pool_ids)
     pool_ids, pool_cons = pool_ids[order], pool_cons[order]
-    picks = _REGISTRY[strategy](tau, StrategyContext(pool_ids, mu, r, seed, mode))
+    picks = strategy_fn(tau, StrategyContext(pool_ids, mu, r, seed, mode))
     params = {"strategy": strategy, "tau": tau, "mu": mu, "ratios": tuple(r), "seed": seed, "mode": mode,
               "pool_size": int(pool_ids.size)}
     return Selection(strategy=strategy, frame=_frame(pool_ids, pool_cons, mu, picks), tau=tau,
