@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from core import store
+from core.data.domain import domain_of
 from core.teachers.types import Hints
 
 PAPER_HINTS: dict[str, tuple[str, ...]] = {
@@ -36,11 +37,6 @@ PAPER_HINTS: dict[str, tuple[str, ...]] = {
         "it again, e.g. a special version.",
     ),
 }
-
-
-def domain_of(dataset: str) -> str:
-    """'games' for game catalogues (Games, amazon-games, ...), 'movies' for everything else shipped here."""
-    return "games" if "game" in dataset.lower() else "movies"
 
 
 def paper_hints(domain_or_dataset: str) -> Hints:

@@ -18,6 +18,8 @@ _PATTERNS = (
     re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
 )
 REDACTED = "[REDACTED]"
+#: the environment variable (or Streamlit secret) holding each paid provider's key
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 def remember(secret: str | None) -> None:
@@ -37,16 +39,23 @@ def _streamlit_secret(name: str) -> str | None:
 
 
 def api_key(name: str) -> str | None:
-    """The key `name` (e.g. OPENAI_API_KEY) from the environment, else from `st.secrets`; None when neither has it."""
+    """The key `name` (e.g. OPENAI_API_KEY) from the environment, else from `st.secrets`; None when neither has it.
+    The one lookup of a key (providers, the dashboard's key status and the launch environment all call it)."""
     value = os.environ.get(name) or _streamlit_secret(name)
     remember(value)
     return value
 
 
+def teacher_key(teacher: str) -> tuple[str | None, str | None]:
+    """(environment variable name, key or None) of a teacher; (None, None) for one that needs no key."""
+    name = KEY_ENV.get(teacher)
+    return (name, api_key(name)) if name else (None, None)
+
+
 def scrub(text: object, patterns: bool = True) -> str:
     """`text` as a string with every known key (and, if patterns, anything key-shaped) replaced by [REDACTED]."""
     out = str(text)
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+    for name in KEY_ENV.values():
         remember(os.environ.get(name))
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)

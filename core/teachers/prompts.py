@@ -189,7 +189,7 @@ def summarize_hints(provider: "Provider", cases: Sequence[tuple[Sequence[str], S
     random training sessions and the teacher's top-50. dataset: the hints' key in the `hints` table (None = not
     stored). The call is cached and accounted in `llm_calls` like any other. An empty reply raises ValueError.
     """
-    from core.teachers.hints import domain_of
+    from core.data.domain import domain_of
 
     domain = domain or domain_of(dataset or "movies")
     prompt = summary_prompt(cases, domain, n_hints)

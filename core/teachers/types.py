@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
+from core.data.domain import domain_of
+
 Domain = str  # "movies", "games" or any plural noun for other catalogues
 Status = Literal["ok", "failed", "error", "skipped", "unavailable"]
 
@@ -48,7 +50,7 @@ class PromptOptions:
     @classmethod
     def for_dataset(cls, dataset: str, paper: bool = False) -> "PromptOptions":
         """Options with the domain of `dataset` ("games" for game catalogues, else "movies"); paper=True -> .paper()."""
-        domain = "games" if "game" in dataset.lower() else "movies"
+        domain = domain_of(dataset)
         return cls.paper(domain) if paper else cls(domain=domain)
 
     def with_(self, **changes: object) -> "PromptOptions":

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.teachers.hints import domain_of
+from core.data.domain import domain_of
 from core.teachers.prompts import effective_candidates
 from core.teachers.providers import register
 from core.teachers.providers.base import Provider
