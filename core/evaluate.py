@@ -161,6 +161,18 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its `level` confidence interval across seeds (Student's t, ddof=1): the interval is
+    mean ± half. NaN half-width for fewer than two values (one seed has no spread to estimate)."""
+    array = np.asarray(values, dtype=np.float64)
+    if len(array) == 0:
+        return float("nan"), float("nan")
+    if len(array) < 2:
+        return float(array.mean()), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array))
+    return float(array.mean()), float(half)
+
+
 @dataclass(frozen=True)
 class TTest:
     statistic: float

@@ -140,20 +140,44 @@ def run_progress(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=frame.index, dtype=float)
 
 
-#: what makes two runs the same configuration on the Compare page (with config_key: their settings but the seed).
-CONFIG_COLUMNS = ["dataset", "backbone", "method", "teacher", "model", "budget", "usd_cap", "config_key"]
+#: settings a method that asks no LLM never reads (its pre-trained models, TR's soft targets and the reference
+#: baselines do not depend on them): a sweep over budgets runs the student once per budget, and those runs are one
+#: configuration, not one per budget.
+LLM_SETTINGS = ("teacher", "model", "base_url", "budget", "usd_cap", "ratios", "mu", "hit_rate", "difficulty",
+                "force_label", "selection", "replay_path")
+#: what differs between the seeds of one configuration, or what a run recorded after it ran: never a setting.
+PER_RUN = ("seed", "device", "extra")
+#: the runs-table columns that are settings too (they win over the config's copy: older stores lack some in config).
+RUN_SETTINGS = ("dataset", "backbone", "method", "teacher", "model", "budget", "usd_cap")
 
 
-def config_key(config: Any) -> str:
-    """A run's stored config (JSON) without what differs between seeds of one configuration (seed, device) and what
-    the run added after it ran (extra): equal for two runs of the same settings."""
+def run_settings(row: Any) -> dict[str, Any]:
+    """Everything that makes a run's configuration, flattened ({'method': 'alkdrec', 'budget': 500, 'options.lists':
+    'teacher', 'mode': 'paper', ...}): its stored config without PER_RUN, the RUN_SETTINGS columns of its row, and
+    for an LLM method the label leakage of its lists (core.pipeline.stored_label_leak). A method that asks no LLM
+    drops LLM_SETTINGS. Unset values (None, {}) are left out, so a setting a run lacks equals one it left unset.
+    row: a mapping with the columns of `runs()` (config as JSON text)."""
+    from core.pipeline import stored_label_leak
     try:
-        settings = json.loads(config) if isinstance(config, str) else dict(config or {})
+        config = json.loads(row["config"]) if isinstance(row["config"], str) else dict(row["config"] or {})
     except (TypeError, ValueError):
-        return str(config)
-    for name in ("seed", "device", "extra"):
-        settings.pop(name, None)
-    return json.dumps(settings, sort_keys=True, default=str)
+        config = {}
+    out = flatten({key: value for key, value in config.items() if key not in PER_RUN})
+    for column in RUN_SETTINGS:
+        value = present(row.get(column)) if hasattr(row, "get") else None
+        if value is not None:
+            out[column] = value.item() if isinstance(value, np.generic) else value
+    if row.get("method") in LLM_METHODS:
+        out["label_leak"] = stored_label_leak(str(row.get("teacher")), str(row.get("dataset")), config)
+    else:
+        out = {key: value for key, value in out.items() if key.split(".")[0] not in LLM_SETTINGS}
+    return {key: value for key, value in out.items() if value is not None and value != {}}
+
+
+def config_key(row: Any) -> str:
+    """run_settings(row) as sorted JSON: equal for two runs of one configuration (whatever their seed)."""
+    settings = run_settings(row)
+    return json.dumps(settings, sort_keys=True, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
 
 
 def flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
@@ -183,14 +207,15 @@ def config_diff(a: Any, b: Any) -> pd.DataFrame:
 
 def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs the Compare page counts, from `runs()`: only finished ones (effective 'done': a failed, cancelled or
-    still running run may hold partial metrics) and one per (configuration, seed) - the newest, so a rerun replaces
-    its earlier copy instead of counting twice. Adds column config_key."""
+    still running run may hold partial metrics) and exactly one per (configuration, seed) - the newest, so a rerun or
+    a copy of a group (another group name, an import) replaces its earlier copy instead of counting twice. Adds
+    column config_key (`config_key`: every setting that makes the configuration)."""
     if frame.empty:
         return frame.assign(config_key=pd.Series(dtype=str))
     done = frame[frame["effective"] == "done"].copy()
-    done["config_key"] = done["config"].map(config_key) if "config" in done else ""
+    done["config_key"] = [config_key(row) for row in done.to_dict("records")]
     newest = done.sort_values("created_at", ascending=False, kind="stable")
-    newest = newest.drop_duplicates([c for c in CONFIG_COLUMNS if c in newest] + ["seed"], keep="first")
+    newest = newest.drop_duplicates(["config_key", "seed"], keep="first")
     return done.loc[done.index.isin(newest.index)]
 
 
@@ -428,6 +453,36 @@ def metrics_long(run_ids: Sequence[str], split: str = "test") -> pd.DataFrame:
 def session_ranks(run_ids: Sequence[str], split: str = "test") -> pd.DataFrame:
     return read("SELECT run_id, session_id, rank FROM session_results WHERE split = ? AND list_contains(?, run_id)",
                 [split, list(run_ids)])
+
+
+def label_tokens(run_ids: Sequence[str]) -> pd.DataFrame:
+    """run_id, input_tokens, output_tokens: the tokens of the stored calls behind each run's labelled sessions (runs
+    whose labels came from no call, e.g. replay, are absent)."""
+    return read("SELECT s.run_id, sum(c.input_tokens) AS input_tokens, sum(c.output_tokens) AS output_tokens"
+                " FROM selections s JOIN llm_calls c USING (call_key) WHERE s.picked AND list_contains(?, s.run_id)"
+                " GROUP BY s.run_id", [list(run_ids)])
+
+
+def labelled_runs() -> pd.DataFrame:
+    """Runs with labelled (picked) sessions, newest first: run_id, dataset, method, teacher, seed, config, groups,
+    created_at."""
+    return read("SELECT r.run_id, r.dataset, r.method, r.teacher, r.seed, r.config, r.groups, r.created_at"
+                " FROM runs r WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)"
+                " ORDER BY r.created_at DESC")
+
+
+NOTES_SQL = """
+SELECT run_id, json_extract_string(config, '$.extra.usd.message') AS run_usd,
+       json_extract_string(config, '$.extra.launch_usd.message') AS launch_usd,
+       CAST(json_extract(config, '$.extra.warnings') AS VARCHAR) AS warnings
+FROM runs
+"""
+
+
+def run_notes() -> pd.DataFrame:
+    """run_id, run_usd, launch_usd (what the run's and the launch's USD caps did), warnings (JSON list text) as each
+    run stored them in its config (live: 2 s)."""
+    return read(NOTES_SQL, live=True)
 
 
 def category_mix(run_ids: Sequence[str]) -> pd.DataFrame:
@@ -847,27 +902,3 @@ def demo_runs(dataset: str = "ml-100k") -> pd.DataFrame:
 def demo_config(dataset: str = "ml-100k") -> LaunchSpec:
     return LaunchSpec.parse(dict(dataset=dataset, backbone="fpmc", methods=list(DEMO_METHODS), teacher="simulated",
                                  budget=100, seeds=0, group=f"demo-{datetime.now():%Y%m%d-%H%M%S}", tags=["demo"]))
-
-
-# ---- analysis helpers -----------------------------------------------------------------------------------------------
-
-def ndcg_from_rank(rank: pd.Series, k: int) -> pd.Series:
-    """Per-session NDCG@k from a 0-based rank of the true item (missing = not ranked)."""
-    r = rank.astype(float)
-    return pd.Series(np.where((r >= 0) & (r < k), 1.0 / np.log2(r + 2.0), 0.0), index=rank.index)
-
-
-def hit_from_rank(rank: pd.Series, k: int) -> pd.Series:
-    r = rank.astype(float)
-    return pd.Series(np.where((r >= 0) & (r < k), 1.0, 0.0), index=rank.index)
-
-
-def pareto(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Points not dominated by one with less (or equal) x and more y, sorted by x."""
-    data = frame.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
-    best, keep = -math.inf, []
-    for index, value in data[y].items():
-        if value > best:
-            keep.append(index)
-            best = value
-    return data.loc[keep]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.data.dataset import to_batch
-from core.evaluate import evaluate, metrics_from_ranks, paired_ttest, per_session, target_ranks, mean_std
+from core.evaluate import evaluate, mean_ci, metrics_from_ranks, paired_ttest, per_session, target_ranks, mean_std
 
 
 def batch():
@@ -57,6 +57,16 @@ def test_per_session_and_stats():
     assert test.p_value < 0.01 and test.mean_difference == pytest.approx(0.2)
     with pytest.raises(ValueError):
         paired_ttest([1.0, 2.0], [1.0])
+
+
+def test_mean_ci_is_students_t_interval_over_seeds():
+    # three seeds 1, 2, 3: mean 2, std 1, t(0.975, 2) = 4.3027 -> half-width 4.3027 / sqrt(3)
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert mean_ci([1.0, 2.0, 3.0], level=0.9)[1] == pytest.approx(2.919986 / math.sqrt(3), rel=1e-6)
+    one = mean_ci([0.25])
+    assert one[0] == 0.25 and math.isnan(one[1])
+    assert math.isnan(mean_ci([])[0])
 
 
 def test_compat_ndcg_uses_the_authors_set_order():

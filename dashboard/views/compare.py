@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from scipy import stats
 
-from core.pipeline import stored_label_leak
-from dashboard import data
+from dashboard import analysis, data
 
 st.title("Compare")
-NAMES = {"recall": "HR", "ndcg": "NDCG", "mrr": "MRR"}
 
 runs = data.runs()
 # done runs only, one per (configuration, seed): the newest (a rerun replaces its earlier copy)
@@ -43,85 +37,42 @@ if selected.empty:
     st.info("No finished runs selected: launch a comparison, or pick a group or runs above.")
     st.stop()
 
+configs = analysis.configurations(selected)
+selected = configs.runs
 long = data.metrics_long(list(selected["run_id"]))
 ks = sorted(int(k) for k in long["k"].dropna().unique())
 c = st.columns(3)
 k = c[0].selectbox("K", ks, index=ks.index(10) if 10 in ks else 0, key="k")
-# a label names what varies: dataset/backbone/teacher across the selection, the LLM model/budget within a method
-varying = [col for col in ("dataset", "backbone", "teacher") if selected[col].nunique() > 1] + \
-    [col for col in ("model", "budget") if selected.groupby("method")[col].nunique().max() > 1]
-labels = selected.set_index("run_id").apply(
-    lambda r: " · ".join([str(r["method"])] + [f"budget {r[col]:g}" if col == "budget" and pd.notna(r[col])
-                                               else str(r[col]) for col in varying]), axis=1)
-# lists made with the true next item forced into the LLM's candidates are named so wherever a number is shown
-leak = selected.set_index("run_id").apply(lambda r: stored_label_leak(
-    r["teacher"], r["dataset"], json.loads(r["config"]) if isinstance(r["config"], str) else {})
-    if r["method"] in data.LLM_METHODS else "none", axis=1)
-labels = labels + leak.map({"forced": " · label forced", "filtered": " · no-leak replay"}).fillna("")
-# two configurations that differ only in other settings (e.g. --option) get a short settings hash each
-settings = selected.set_index("run_id")["config_key"]
-shared = settings.groupby(labels).transform("nunique") > 1
-labels = labels.where(~shared, labels + " [" + settings.map(
-    lambda k: hashlib.sha256(str(k).encode()).hexdigest()[:6]) + "]")
-wide = long[long["k"] == k].pivot_table(index="run_id", columns="metric", values="value").reset_index()
-wide = wide.merge(selected[["run_id", "seed", "n_labelled", "usd_spent"]], on="run_id")
-wide["config"] = wide["run_id"].map(labels)
-metrics = [m for m in ("recall", "ndcg", "mrr") if m in wide.columns]
-order = list(dict.fromkeys(labels[wide["run_id"]].tolist()))
+values = analysis.run_values(long, selected, k)
+metrics = [m for m in ("recall", "ndcg", "mrr") if m in values.columns]
+order = list(configs.table["config"])
 students = [label for label in order if label == "student" or label.startswith("student · ")]
 baseline = c[1].selectbox("Baseline", order, index=order.index(students[0]) if students else 0, key="baseline")
 test = c[2].radio("Significance test", ["paired t-test over seeds", "paired t-test per session"], key="test")
 
 # ---- summary table ------------------------------------------------------------------------------------------------
-summary = wide.groupby("config", sort=False).agg(
-    seeds=("seed", "nunique"), **{f"{NAMES[m]}@{k} mean": (m, "mean") for m in metrics},
-    **{f"{NAMES[m]}@{k} std": (m, "std") for m in metrics}).reindex(order).reset_index()
-summary = summary[["config", "seeds"] + [f"{NAMES[m]}@{k} {s}" for m in metrics for s in ("mean", "std")]]
-
-
-def per_session(run_ids: list[str]) -> pd.DataFrame:
-    ranks = data.session_ranks(run_ids)
-    seeds = selected.set_index("run_id")["seed"]
-    ranks["seed"] = ranks["run_id"].map(seeds)
-    ranks["recall"] = data.hit_from_rank(ranks["rank"], k)
-    ranks["ndcg"] = data.ndcg_from_rank(ranks["rank"], k)
-    r = ranks["rank"].astype(float)
-    ranks["mrr"] = np.where((r >= 0) & (r < k), 1.0 / (r + 1.0), 0.0)
-    return ranks
-
-
-def significance(metric: str, config: str) -> str:
-    if config == baseline:
-        return "baseline"
-    a = wide[wide["config"] == config]
-    b = wide[wide["config"] == baseline]
-    if test.endswith("seeds"):
-        pairs = a[["seed", metric]].merge(b[["seed", metric]], on="seed", suffixes=("", "_b")).dropna()
-        x, y = pairs[metric].to_numpy(), pairs[f"{metric}_b"].to_numpy()
-    else:
-        ranks = per_session(list(a["run_id"]) + list(b["run_id"]))
-        ranks["config"] = ranks["run_id"].map(labels)
-        ra, rb = ranks[ranks["config"] == config], ranks[ranks["config"] == baseline]
-        pairs = ra[["seed", "session_id", metric]].merge(rb[["seed", "session_id", metric]],
-                                                         on=["seed", "session_id"], suffixes=("", "_b"))
-        x, y = pairs[metric].to_numpy(), pairs[f"{metric}_b"].to_numpy()
-    if len(x) < 2 or np.allclose(x - y, (x - y)[0]):
-        return "n/a"
-    p = stats.ttest_rel(x, y).pvalue
-    arrow = "▲" if x.mean() > y.mean() else "▼"
-    stars = "**" if p < 0.01 else "*" if p < 0.05 else ""
-    return f"{arrow}{stars} p={p:.3g}"
-
-
+summary = analysis.summary(values, configs.table, selected, metrics, k)
+if test.endswith("seeds"):
+    paired, by = values, "seed"
+else:   # every selected run's per-session ranks in one query; the metric per session from core.evaluate
+    paired, by = analysis.session_values(data.session_ranks(list(selected["run_id"])), selected, metrics, k), "session"
 for m in metrics:
-    summary[f"{NAMES[m]}@{k} vs {baseline}"] = [significance(m, cfg) for cfg in summary["config"]]
+    summary[f"{analysis.NAMES[m]}@{k} vs {baseline}"] = [analysis.significance(paired, cfg, baseline, m, by)
+                                                         for cfg in summary["config"]]
 st.subheader(f"Mean ± std over seeds (test split, K = {k})")
 st.caption(data.protocol(int(summary["seeds"].max()) if not summary.empty else None).replace("NDCG@K", f"NDCG@{k}")
            .replace("HR@K", f"HR@{k}"))
 st.dataframe(summary, hide_index=True, width="stretch", key="summary",
              column_config={col: st.column_config.NumberColumn(format="%.4f") for col in summary.columns
-                            if col.endswith(("mean", "std"))})
-st.caption(f"Significance: {test} (scipy.stats.ttest_rel) against **{baseline}**; "
+                            if col.endswith(("mean", "std", "±95%"))})
+shown = [name for name in configs.varying if name not in ("method", "label_leak")]
+st.caption("One row per configuration: runs with the same settings but the seed"
+           + (f" (the settings that differ here are columns: {', '.join(shown)})" if shown else "")
+           + "; one run per configuration and seed (the newest). **label leak**: *forced* = the LLM's lists were made "
+             "with the true next item forced into its candidates (their scores are not a fair LLM's); **kept start**: "
+             "seeds whose distillation returned the starting model (no epoch beat it on validation). ±95%: half-width "
+             "of the 95% confidence interval over seeds (Student's t).")
+st.caption(f"Significance: {test} (core.evaluate.paired_ttest, scipy.stats.ttest_rel) against **{baseline}**; "
            + ("pairs are the runs with the same seed." if test.endswith("seeds")
               else "pairs are (seed, test session), the per-session metric from each run's stored rank.")
            + " ▲/▼ direction, * p < 0.05, ** p < 0.01, n/a: fewer than two pairs or no variation.")
@@ -129,38 +80,98 @@ st.caption(f"Significance: {test} (scipy.stats.ttest_rel) against **{baseline}**
 # ---- grouped bars -------------------------------------------------------------------------------------------------
 fig = go.Figure()
 for m in [m for m in ("recall", "ndcg") if m in metrics]:
-    fig.add_bar(name=f"{NAMES[m]}@{k}", x=summary["config"], y=summary[f"{NAMES[m]}@{k} mean"],
-                error_y=dict(type="data", array=summary[f"{NAMES[m]}@{k} std"].fillna(0)))
+    name = f"{analysis.NAMES[m]}@{k}"
+    fig.add_bar(name=name, x=summary["config"], y=summary[f"{name} mean"],
+                error_y=dict(type="data", array=summary[f"{name} std"].fillna(0)))
 fig.update_layout(barmode="group", height=360, yaxis_title="test score (mean over seeds, bars: ± std)",
                   margin=dict(t=30, b=40, l=50, r=20))
 st.plotly_chart(fig, key="bars")
 
 # ---- budget and cost --------------------------------------------------------------------------------------------------
 st.subheader("What the budget buys")
-points = selected[["run_id", "method", "n_labelled", "usd_spent", "ndcg10", "teacher"]].dropna(subset=["ndcg10"])
-points = points.assign(config=points["run_id"].map(labels))
-paid = bool((points["usd_spent"] > 0).any())
-cols = st.columns(2) if paid else [st.container()]
-axes = [("n_labelled", "LLM-labelled sessions"), ("usd_spent", "USD spent")][:2 if paid else 1]
-for col, (x, title) in zip(cols, axes):
-    fig = go.Figure()
-    for config, part in points.groupby("config", sort=False):
-        fig.add_scatter(x=part[x], y=part["ndcg10"], mode="markers", name=config, text=part["run_id"])
-    front = data.pareto(points, x, "ndcg10")
-    fig.add_scatter(x=front[x], y=front["ndcg10"], mode="lines", name="Pareto frontier",
-                    line=dict(dash="dash", color="black", shape="hv"))
-    fig.update_layout(height=340, xaxis_title=title, yaxis_title="NDCG@10", margin=dict(t=30, b=40, l=50, r=20))
-    col.plotly_chart(fig, key=f"budget_{x}")
-if not paid:
-    st.caption("No run here spent USD (replay, simulated or free teachers): no cost curve.")
-elif (points["teacher"] == "simulated").any():
-    st.caption("Runs with the **simulated** teacher spend $0: their cost axis shows what-if numbers, not LLM bills.")
+llm = selected[selected["method"].isin(data.LLM_METHODS)]
+if llm.empty:
+    st.info("No LLM-labelled run in this selection, so no budget curve: add a group with random, alkdrec, ... runs.")
+else:
+    cells = list(dict.fromkeys(zip(llm["dataset"], llm["backbone"])))
+    c = st.columns(3)
+    cell = c[0].selectbox("Budget chart for", cells, key="budget_cell", format_func=lambda x: f"{x[0]} · {x[1]}") \
+        if len(cells) > 1 else cells[0]
+    names = sorted(f"{m}@{int(kk)}" for m, kk in set(zip(long["metric"], long["k"])))
+    metric = c[1].selectbox("Metric", names, index=names.index("ndcg@10") if "ndcg@10" in names else 0,
+                            key="budget_metric")
+    priced = analysis.priced_models()
+    whatif_model = c[2].selectbox("What-if price for free teachers", priced, key="whatif_model",
+                                  index=priced.index(analysis.WHATIF_DEFAULT) if analysis.WHATIF_DEFAULT in priced else 0,
+                                  help="Simulated and replay runs pay nothing; their USD axis shows what their labels "
+                                       "would have cost at this model's list price (core/teachers/prices.toml).")
+    in_cell = selected[(selected["dataset"] == cell[0]) & ((selected["backbone"] == cell[1])
+                                                           | selected["method"].isin(data.BASELINES))]
+    scored = long
+    vsknn = finished[(finished["method"] == "vsknn") & (finished["dataset"] == cell[0])]
+    if not (in_cell["method"] == "vsknn").any() and not vsknn.empty:   # a dataset's reference: any finished one
+        in_cell = pd.concat([in_cell, analysis.configurations(vsknn).runs])
+        scored = pd.concat([long, data.metrics_long(list(vsknn["run_id"]))])
+    name, kk = metric.split("@")
+    scores = scored[(scored["metric"] == name) & (scored["k"] == int(kk))][["run_id", "value"]].rename(
+        columns={"value": metric})
+    cell_llm = in_cell[in_cell["method"].isin(data.LLM_METHODS)]
+    tokens = data.label_tokens(list(cell_llm["run_id"]))
+    cell_llm = cell_llm.merge(tokens, on="run_id", how="left")
+    cell_llm["whatif_usd"] = [analysis.whatif_usd(n, i, o, whatif_model) if usd == 0 else usd for n, i, o, usd in
+                              zip(cell_llm["n_labelled"], cell_llm["input_tokens"], cell_llm["output_tokens"],
+                                  cell_llm["usd_spent"].fillna(0))]
+    points = analysis.budget_points(scores, cell_llm, metric)
+    refs = analysis.references(scores, in_cell, metric)
+    label = metric.replace("ndcg", "NDCG").replace("recall", "HR").replace("mrr", "MRR")
+    cols = st.columns(2)
+    for col, x, title in ((cols[0], "n_labelled", "LLM-labelled sessions"),
+                          (cols[1], "usd", f"USD per run (what-if at {whatif_model} prices where the teacher was free)")):
+        fig = go.Figure()
+        for line, part in points.groupby("line", sort=False):
+            whatif = x == "usd" and bool(part["free"].all())
+            fig.add_scatter(x=part["whatif_usd"] if whatif else part[x], y=part["mean"], mode="lines+markers",
+                            name=f"{line} (what-if $)" if whatif else line, line=dict(dash="dot" if whatif else None),
+                            error_y=dict(type="data", array=part["ci"].fillna(0)),
+                            customdata=part[["budget", "seeds", "kept"]].to_numpy(),
+                            hovertemplate="budget %{customdata[0]}, %{customdata[1]} seeds, kept start "
+                                          "%{customdata[2]}<br>%{x}: %{y:.4f}<extra></extra>")
+        for ref in refs.itertuples():
+            fig.add_hline(y=ref.mean, line_dash="dash", line_color="grey",
+                          annotation_text=f"{ref.name} {ref.mean:.4f}", annotation_position="top left")
+        fig.update_layout(height=380, xaxis_title=title, yaxis_title=f"test {label} (mean ± 95% CI over seeds)",
+                          margin=dict(t=30, b=40, l=50, r=20), legend=dict(orientation="h", y=-0.25))
+        col.plotly_chart(fig, key=f"budget_{x}")
+    forced = sorted(set(points.loc[points["leak"] == "forced", "line"]))
+    kept = points[points["kept"] > 0]
+    notes = [f"Reference lines: {', '.join(f'{r.name} = {r.config}' for r in refs.itertuples())}."
+             if not refs.empty else "No student, teacher or V-SKNN run for reference lines."]
+    if (points["free"]).any():
+        notes.append(f"**What-if USD**: dotted lines are runs that paid nothing (simulated or replay teacher, or a free "
+                     f"server); their USD is what their labels would cost at **{whatif_model}** list prices, from the "
+                     "stored calls' tokens or, without calls (replay), a typical request - not money spent.")
+    if forced:
+        notes.append(f"**Label forced** ({', '.join(forced)}): the LLM's lists were made with the true next item "
+                     "forced into its candidates; their gain is not what a fair LLM would give.")
+    if not kept.empty:
+        notes.append("**Returned the starting model**: " + "; ".join(
+            f"{r.line} at budget {r.budget}: {r.kept} of {r.seeds} seeds" for r in kept.itertuples())
+            + " (no distillation epoch beat the pre-trained student on validation).")
+    st.caption(" ".join(notes))
+    st.dataframe(points.rename(columns={"mean": f"{label} mean", "ci": "±95%", "usd": "USD spent",
+                                        "whatif_usd": "USD (what-if if free)", "kept": "kept start",
+                                        "leak": "label leak"}),
+                 hide_index=True, width="stretch", key="budget_points",
+                 column_config={f"{label} mean": st.column_config.NumberColumn(format="%.4f"),
+                                "±95%": st.column_config.NumberColumn(format="%.4f"),
+                                "USD spent": st.column_config.NumberColumn(format="$%.4f"),
+                                "USD (what-if if free)": st.column_config.NumberColumn(format="$%.4f")})
 
 # ---- achieved category mix ------------------------------------------------------------------------------------------
 mix = data.category_mix(list(selected["run_id"]))
 if not mix.empty:
     st.subheader("Achieved effective / similar / incorrect mix of the labelled sessions")
-    mix["config"] = mix["run_id"].map(labels)
+    mix["config"] = mix["run_id"].map(selected.set_index("run_id")["label"])
     shares = mix.pivot_table(index="config", columns="category", values="n", aggfunc="sum").fillna(0)
     shares = shares.div(shares.sum(axis=1), axis=0)
     fig = go.Figure()
@@ -178,10 +189,10 @@ by_run = selected.set_index("run_id")
 if kind == "two runs":
     options = list(selected["run_id"])
     configs = by_run["config"].to_dict()
-    name = {r: f"{labels[r]} · seed {by_run.loc[r, 'seed']} · {r}" for r in options}
+    name = {r: f"{by_run.loc[r, 'label']} · seed {by_run.loc[r, 'seed']} · {r}" for r in options}
 else:   # a configuration's settings: its runs' config without seed, device and what each run recorded
     options = order
-    configs = {label: by_run.loc[labels[labels == label].index[0], "config_key"] for label in order}
+    configs = dict(zip(by_run["label"], by_run["config_key"]))
     name = {label: label for label in options}
 c = st.columns(2)
 left = c[0].selectbox("A", options, key="diff_a", format_func=name.get)

@@ -19,12 +19,6 @@ live = st.toggle("Live refresh (every 3 s)", value=True, key="live")
 columns = ["effective", "progress", "method", "dataset", "backbone", "seed", "ndcg10", "best_epoch", "returned_start",
            "stage", "message", "money", "warnings", "teacher", "model", "budget", "n_labelled", "usd_cap", "usd_spent",
            "groups", "tags", "run_id", "created_at"]
-NOTES_SQL = """
-SELECT run_id, json_extract_string(config, '$.extra.usd.message') AS run_usd,
-       json_extract_string(config, '$.extra.launch_usd.message') AS launch_usd,
-       CAST(json_extract(config, '$.extra.warnings') AS VARCHAR) AS warnings
-FROM runs
-"""
 
 
 def _join(parts: list[str | None]) -> str:
@@ -33,7 +27,7 @@ def _join(parts: list[str | None]) -> str:
 
 def with_notes(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` (data.runs()) with the money and warnings notes each run stored in its config."""
-    notes = data.read(NOTES_SQL, live=True)
+    notes = data.run_notes()
     out = frame.merge(notes, on="run_id", how="left") if not notes.empty else frame.assign(
         run_usd=None, launch_usd=None, warnings=None)
     out["money"] = [_join([r, f"launch: {launch}" if isinstance(launch, str) and launch else None])

@@ -24,9 +24,7 @@ with st.expander("What the columns mean"):
 - **p\\***: the probability the max-min policy gave the session; **difficulty**: 1 − the session's consistency with
   its own items under the student (0 to 1, larger = harder); **pick**: the order in which it was drawn.""")
 
-runs = data.read("SELECT r.run_id, r.dataset, r.method, r.teacher, r.seed, r.config, r.groups, r.created_at"
-                 " FROM runs r WHERE EXISTS (SELECT 1 FROM selections s WHERE s.run_id = r.run_id AND s.picked)"
-                 " ORDER BY r.created_at DESC")
+runs = data.labelled_runs()
 if runs.empty:
     st.info("No run with selected sessions yet: launch a method that asks the teacher (e.g. alkdrec).")
     st.stop()

@@ -308,10 +308,11 @@ def test_compare_table_equals_the_store(seeded, app):
     assert summary.loc["student", "NDCG@10 vs student"] == "baseline"
     assert summary.loc["alkdrec", "NDCG@10 vs student"].startswith(("▲", "▼", "n/a"))
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) == 3  # bars, NDCG against labelled sessions, mix: nothing was paid, so no USD curve
-    assert any("no cost curve" in t for t in texts(at, "caption"))
+    assert len(charts) == 4  # bars, NDCG against labelled sessions and against (what-if) USD, mix
+    assert any("What-if USD" in t for t in texts(at, "caption"))   # the simulated teacher paid nothing
     assert {d["name"] for d in charts[0]["data"]} == {"HR@10", "NDCG@10"}
-    assert any(d["name"] == "Pareto frontier" for d in charts[1]["data"])
+    assert {d["name"] for d in charts[1]["data"]} == {"random", "alkdrec"}
+    assert {d["name"] for d in charts[2]["data"]} == {"random (what-if $)", "alkdrec (what-if $)"}
     at.radio(key="test").set_value("paired t-test per session").run()
     assert not at.exception
     assert "per session" in " ".join(texts(at, "caption"))
@@ -374,9 +375,6 @@ def test_command_line_of_a_configuration():
     assert data.parse_seeds("0-2,5") == [0, 1, 2, 5]
     assert "lr=0.01, " in data.pretrain_defaults("stamp") and "loss=bpr-inbatch" in data.pretrain_defaults("fpmc")
     assert data.mask("sk-abcdefghijklmnop") == "sk-…mnop"
-    frame = data.pareto(__import__("pandas").DataFrame({"x": [1, 2, 3, 4], "y": [0.1, 0.05, 0.2, 0.15]}), "x", "y")
-    assert frame["x"].tolist() == [1, 3]
-    assert np.allclose(data.ndcg_from_rank(__import__("pandas").Series([0, 1, 20]), 10), [1, 1 / np.log2(3), 0])
 
 
 def test_runs_progress_is_over_the_whole_run_and_best_epoch_is_shown(seeded, app):
