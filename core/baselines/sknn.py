@@ -76,14 +76,18 @@ class SKNN(Baseline):
         return dot / np.sqrt(query_sizes[rows] * self.session_sizes_[cols])
 
     # --- neighbours -----------------------------------------------------------------------------------------
-    def neighbours(self, batch: SessionBatch) -> sp.csr_matrix:
-        """(len(batch), n_train) CSR: similarity of each session to each of its (at most k) neighbours."""
+    def neighbours(self, batch: SessionBatch, exclude: np.ndarray | None = None) -> sp.csr_matrix:
+        """(len(batch), n_train) CSR: similarity of each session to each of its (at most k) neighbours.
+        exclude: (len(batch),) index of a training session that may not be a row's neighbour (-1: none), e.g. the
+        session a training prefix was cut from, whose later items include the prefix's own target."""
         self._check_fitted()
         n_train = self.sessions_.shape[0]
         query = self._query(batch)
         dot = (query @ self.sessions_t_).tocoo()                     # (n, n_train): w · 1_n over shared items
         rows, cols, vals = dot.row, dot.col, dot.data
         keep = vals > 0
+        if exclude is not None:
+            keep &= cols != np.asarray(exclude)[rows]
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
         # sample: the `sample_size` most recent candidate sessions (largest training index) per row
         order = np.lexsort((-cols, rows))
@@ -98,9 +102,10 @@ class SKNN(Baseline):
         keep = (group_rank(rows) < self.k) & (sims > 0)
         return sp.csr_matrix((sims[keep], (rows[keep], cols[keep])), shape=(len(batch), n_train))
 
-    def score(self, batch: SessionBatch) -> np.ndarray:
+    def score(self, batch: SessionBatch, exclude: np.ndarray | None = None) -> np.ndarray:
+        """(len(batch), n_items + 1) float32; exclude: as in `neighbours`."""
         self._check_fitted()
-        scores = (self.neighbours(batch) @ self.sessions_).tocsr()
+        scores = (self.neighbours(batch, exclude) @ self.sessions_).tocsr()
         scores.eliminate_zeros()
         base = popularity_tiebreak(self.popularity_) - 1.0 if self.fallback == "popularity" else None
         return self._finish(dense_scores(scores, base, add=False))

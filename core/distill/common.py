@@ -42,6 +42,7 @@ RECIPES = ("joint", "finetune")
 INITS = ("pretrained", "scratch")
 LOSSES = ("kd", "bpr-top50", "listwise", "pairwise")
 LISTS = ("llm", "in-candidates", "shuffled", "teacher")
+KD_TEACHERS = ("model", "vsknn")
 
 #: Every distillation option (`alkd run --option KEY=VALUE`, the dashboard's Launch page): (default, type, meaning).
 #: A default of None means "depends on the mode or the method".
@@ -61,6 +62,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
                                     "lambda 1/T^2 unless set"),
     "kd_lambda": (0.0, float, "add the teacher recommender's soft-target KD (weight kd_lambda / T^2) to any joint run "
                               "beside its own loss: 1 = TR's KD plus the method's (e.g. the LLM lists); 0 = off"),
+    "kd_teacher": ("model", str, "whose soft targets KD distils: model (the teacher recommender, d=100) or vsknn "
+                                 "(session kNN on the training sessions, each instance's own session left out)"),
     "kd_perplexity": (10.0, float, "perplexity (exp of the mean entropy) of the teacher's soft targets that fits the "
                                    "default KD temperature"),
     "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
@@ -114,7 +117,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"option {key!r} must be text, not {value!r}")
         checked[key] = value
     for key, allowed in (("objective", OBJECTIVES), ("base_loss", ("ce", "bpr-inbatch")), ("recipe", RECIPES), ("init", INITS), ("loss", LOSSES),
-                         ("lists", LISTS), ("llmd_weight", ("rank", "score"))):
+                         ("lists", LISTS), ("llmd_weight", ("rank", "score")), ("kd_teacher", KD_TEACHERS)):
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
     for key, low in (("lambda", "at least 0"), ("kd_lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
@@ -348,36 +351,65 @@ def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:
 
 
 def kd_term(ctx: DistillContext, temperature: float, lam: float | None = None) -> Term:
-    """Soft-target KD at `temperature` (kd_temperature_for) from the teacher recommender over the full catalogue, on
-    the training instances; weight `lam`, else option lambda, else 1/T^2."""
+    """Soft-target KD at `temperature` (kd_temperature_for) from the KD teacher (option kd_teacher: the teacher
+    recommender, or V-SKNN) over the full catalogue, on the training instances; weight `lam`, else option lambda,
+    else 1/T^2."""
     base = ctx.training_rows
     tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
-    ctx.teacher.to(ctx.device).eval()
+    teacher = kd_teacher_scores(ctx)
 
     def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
         x, n = (t[index].to(ctx.device) for t in tensors)
-        with torch.no_grad():
-            teacher = ctx.teacher.score(x, n)
-        return soft_target_kd(model.score(x, n), teacher, temperature).mean()
+        return soft_target_kd(model.score(x, n), teacher(index), temperature).mean()
     return Term(len(base), loss, on_base=True, lam=lam if lam is not None else ctx.lam(1.0 / temperature ** 2),
                 name="kd")
 
 
-def kd_temperature_for(ctx: DistillContext) -> float:
-    """Option kd_temperature, else T fitted to the teacher recommender's scores (fitted_temperature)."""
-    value = ctx.param("kd_temperature")
-    return float(value) if value is not None else fitted_temperature(ctx, ctx.teacher)
+def kd_teacher_scores(ctx: DistillContext) -> Callable[[torch.Tensor], torch.Tensor]:
+    """index (b,) of training instances -> (b, N+1) float32 teacher scores on ctx.device, never a gradient.
 
-
-def fitted_temperature(ctx: DistillContext, model: SessionModel, sample: int = 2048) -> float:
-    """T such that `model`'s softmax over the catalogue has perplexity kd_perplexity on a seeded sample of training
-    instances (core.distill.losses.temperature_for_perplexity)."""
+    kd_teacher `model`: the pretrained teacher recommender (d=100). `vsknn`: V-SKNN (core.baselines, default
+    settings) fitted on the training sessions; an instance never has the session it was cut from as a neighbour
+    (that session's later items hold the instance's own target)."""
     base = ctx.training_rows
-    rows = np.random.default_rng(ctx.seed).permutation(len(base))[:sample]
-    model.to(ctx.device).eval()
-    with torch.no_grad():
-        logits = model.score(torch.as_tensor(base.inputs[rows], device=ctx.device),
-                             torch.as_tensor(base.lengths[rows], device=ctx.device))[:, 1:]
+    kind = str(ctx.param("kd_teacher"))
+    if kind == "model":
+        tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
+        ctx.teacher.to(ctx.device).eval()
+
+        def from_model(index: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return ctx.teacher.score(*(t[index].to(ctx.device) for t in tensors))
+        return from_model
+    if kind != "vsknn":
+        raise ValueError(f"option kd_teacher must be one of {', '.join(KD_TEACHERS)}, not {kind!r}")
+    from core.baselines.sknn import VSKNN
+
+    knn = VSKNN().fit(ctx.dataset, ctx.dataset.n_items)
+    origin = instance_sessions(ctx.dataset)
+
+    def from_vsknn(index: torch.Tensor) -> torch.Tensor:
+        rows = index.cpu().numpy()
+        batch = SessionBatch(rows, base.inputs[rows], base.lengths[rows], base.targets[rows])
+        return torch.as_tensor(knn.score(batch, exclude=origin[rows]), device=ctx.device)
+    return from_vsknn
+
+
+def instance_sessions(dataset: SessionDataset) -> np.ndarray:
+    """(n_instances,) index, among the training sessions in dataset order, of the session each training instance
+    (core.train.training_instances with prefixes: one per input item, in session order) was cut from."""
+    train = dataset.sessions[dataset.sessions["split"] == "train"]
+    return np.repeat(np.arange(len(train)), train["items"].map(len).to_numpy())
+
+
+def kd_temperature_for(ctx: DistillContext) -> float:
+    """Option kd_temperature, else T fitted to the KD teacher's scores (its softmax perplexity = kd_perplexity on a
+    seeded sample of 2,048 training instances; core.distill.losses.temperature_for_perplexity)."""
+    value = ctx.param("kd_temperature")
+    if value is not None:
+        return float(value)
+    rows = np.random.default_rng(ctx.seed).permutation(len(ctx.training_rows))[:2048]
+    logits = kd_teacher_scores(ctx)(torch.as_tensor(rows))[:, 1:]
     return temperature_for_perplexity(logits.cpu(), float(ctx.param("kd_perplexity")))
 
 

@@ -4,7 +4,9 @@ on every training session. No selection, no LLM: the "what does our own teacher 
 TR, option `loss`:
 - `kd` (default with the joint recipe): classic soft-target KD over the full catalogue on every training instance,
   base loss + lambda * T^2 KL(softmax(z_t/T) || softmax(z_s/T)) (core.distill.losses.soft_target_kd), T fitted to
-  the teacher's score scale unless set (kd_perplexity), lambda 1/T^2 unless set;
+  the teacher's score scale unless set (kd_perplexity), lambda 1/T^2 unless set; z_t from the teacher recommender
+  (kd_teacher=model) or from V-SKNN on the training sessions (kd_teacher=vsknn: the issue allows any registry model
+  or reference baseline as the KD teacher; each instance's own session is left out of its neighbours);
 - `bpr-top50` (the ablation as the paper ran it, default with the finetune recipe): rows window -> each of the
   teacher's top-50 items (window excluded, the label NOT forced in), weight 1, through the pairwise objective.
 RD (Ranking Distillation, Tang & Wang, KDD 2018), the published ranking-distillation baseline ("classic KD" row):
@@ -29,7 +31,8 @@ def distil_teacher(ctx: DistillContext) -> DistillResult:
     if loss == "kd":
         temperature = kd_temperature_for(ctx)
         model, curve, facts = fit_distill(ctx, kd_term(ctx, temperature))
-        return DistillResult(model, curve, facts | {"loss": "kd", "kd_temperature": temperature,
+        return DistillResult(model, curve, facts | {"loss": "kd", "kd_teacher": str(ctx.param("kd_teacher")),
+                                                    "kd_temperature": temperature,
                                                     "kd_temperature_fitted": ctx.param("kd_temperature") is None,
                                                     "rows": len(ctx.training_rows)})
     if loss != "bpr-top50":

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 from core.distill import DistillContext, get_method, method_names
-from core.distill.common import distillation_lists, top_k
+from core.baselines.sknn import VSKNN
+from core.data.dataset import SessionBatch
+from core.distill.common import distillation_lists, instance_sessions, kd_teacher_scores, top_k
 from core.distill.losses import soft_target_kd
 from core.evaluate import evaluate
 from core.train import TrainConfig, model_scorer, train, training_instances
@@ -233,3 +236,49 @@ def test_llmd4rec_with_replay_is_one_round(pretrained):
     data, student, teacher = pretrained
     result = get_method("llmd4rec").distill(context(data, student, teacher, rounds=3))
     assert result.extra["rounds_run"] == 1 and "one round" in result.extra["note"]
+
+
+def test_instance_sessions_follow_the_training_instances(pretrained):
+    """Each training instance's inputs and target lie in the session instance_sessions names for it."""
+    data, _, _ = pretrained
+    rows = training_instances(data, 5, augment_prefixes=True)
+    origin = instance_sessions(data)
+    sessions = data.sessions[data.sessions["split"] == "train"]
+    full = [list(items) + [int(label)] for items, label in zip(sessions["items"], sessions["label"])]
+    assert len(origin) == len(rows)
+    for i in range(len(rows)):
+        seq = full[origin[i]]
+        window = rows.inputs[i, :rows.lengths[i]].tolist()
+        end = next(e for e in range(1, len(seq)) if seq[max(0, e - 5):e] == window and seq[e] == rows.targets[i])
+        assert end >= 1
+
+
+def test_vsknn_leaves_out_the_excluded_session():
+    data = make_dataset(n_sessions=60, n_items=12, seed=3)
+    knn = VSKNN().fit(data, data.n_items)
+    rows = training_instances(data, 5, augment_prefixes=True)
+    origin = instance_sessions(data)
+    batch = SessionBatch(np.arange(len(rows)), rows.inputs, rows.lengths, rows.targets)
+    kept = knn.neighbours(batch, exclude=origin).toarray()
+    assert (kept[np.arange(len(rows)), origin] == 0).all()
+    assert (knn.neighbours(batch).toarray()[np.arange(len(rows)), origin] > 0).all()   # else nothing was tested
+
+
+def test_tr_kd_from_vsknn_pulls_the_student_towards_vsknn(pretrained):
+    """kd_teacher=vsknn: the student moves towards V-SKNN's leave-own-session-out soft targets on the training
+    instances (what KD trains on), which the teacher recommender's KD does not aim at."""
+    data, student, teacher = pretrained
+    runs = {kind: get_method("tr").distill(context(data, student, teacher, valid_every=5, kd_teacher=kind,
+                                                   lr=0.01, patience=20, **{"lambda": 5.0}))
+            for kind in ("vsknn", "model")}
+    ctx = context(data, student, teacher, kd_teacher="vsknn")
+    rows = ctx.training_rows
+    targets = kd_teacher_scores(ctx)(torch.arange(len(rows)))
+    x, n = torch.as_tensor(rows.inputs), torch.as_tensor(rows.lengths)
+
+    def kl(result) -> float:
+        with torch.no_grad():
+            return float(soft_target_kd(result.model.eval().score(x, n), targets,
+                                        runs["vsknn"].extra["kd_temperature"]).mean())
+    assert runs["vsknn"].extra["kd_teacher"] == "vsknn" and runs["vsknn"].extra["kd_temperature_fitted"]
+    assert kl(runs["vsknn"]) < 0.8 * kl(runs["model"])
