@@ -13,12 +13,13 @@ from core.cli_errors import OneLineGroup, check_environment, check_export_dir, c
 from core.cli_format import console, metrics_table, parse_options
 from core.cli_hints import hints_cmd
 from core.cli_recommend import recommend_cmd
+from core.cli_registry import registry_cmd
 from core.cli_run import estimate_cmd, run_cmd, sweep_cmd
 from core.data import catalog
 from core.data.errors import DataError
 from core.data.sources import all_sources
 from core.experiment import ROLE_DIMS, evaluate_baseline, train_backbone
-from core.models import backbone_names
+from core.models import BACKBONES, backbone_names
 from core.records import delete_runs, fail, new_run_id, persist, start_run
 from core.train import TrainConfig
 
@@ -100,13 +101,15 @@ def load_or_fail(name: str):
 
 @main.command("train")
 @click.option("--dataset", required=True)
-@click.option("--backbone", type=click.Choice(backbone_names()), default="fpmc", show_default=True)
+@click.option("--backbone", type=BACKBONES.click_choice(), default="fpmc", show_default=True)
 @click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher", show_default=True)
 @click.option("--dim", type=click.IntRange(1), default=None, help="embedding size (default: teacher 100, student 10)")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-cache", is_flag=True, help="retrain even if a cached checkpoint exists")
-@click.option("--set", "settings", multiple=True, help="training setting KEY=VALUE (e.g. --set lr=0.0005)")
+@click.option("--set", "settings", multiple=True,
+              help="training or backbone setting KEY=VALUE (e.g. --set lr=0.0005, --set layers=3; `alkd registry "
+                   "backbones` lists each backbone's)")
 def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int, device: str, no_cache: bool,
               settings: tuple[str, ...]) -> None:
     """Train a backbone to early stopping, evaluate it on the test split and store the run."""
@@ -131,7 +134,7 @@ def train_cmd(dataset: str, backbone: str, role: str, dim: int | None, seed: int
 @main.command("evaluate")
 @click.option("--dataset", required=True)
 @click.option("--model", "model", required=True,
-              help="a baseline (popular, transitions, sknn, vsknn) or a backbone with --role for its cached checkpoint")
+              help="a reference baseline or a backbone with --role for its cached checkpoint (`alkd registry`)")
 @click.option("--role", type=click.Choice(["teacher", "student"]), default="teacher")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0)
 @click.option("--include-seen", is_flag=True, help="keep the session's own items as candidates")
@@ -254,7 +257,7 @@ def runs_import(directory: Path) -> None:
     console.print(f"imported {added} new runs from {directory}")
 
 
-for _command in (run_cmd, sweep_cmd, estimate_cmd, hints_cmd, recommend_cmd):
+for _command in (run_cmd, sweep_cmd, estimate_cmd, hints_cmd, recommend_cmd, registry_cmd):
     main.add_command(_command)
 
 

@@ -8,10 +8,10 @@ import torch
 
 from core.data import catalog
 from core.data.errors import DataError
-from core.models import backbone_names
+from core.models import BACKBONES
 from core.teachers import get_provider
 from core.teachers.hints import run_hints
-from core.teachers.providers import provider_names
+from core.teachers.providers import PROVIDERS
 from core.train import TrainConfig, model_scorer, resolve_device, train
 
 
@@ -33,11 +33,11 @@ def teacher_cases(dataset, backbone: str, n_cases: int, seed: int, top_k: int = 
 
 @click.command("hints")
 @click.option("--dataset", required=True)
-@click.option("--teacher", type=click.Choice(provider_names()), default="openai", show_default=True,
+@click.option("--teacher", type=PROVIDERS.click_choice(), default="openai", show_default=True,
               help="provider that writes the hints")
 @click.option("--model", default=None, help="the provider's model (default: the provider's own)")
 @click.option("--base-url", default=None, help="an OpenAI-compatible server")
-@click.option("--backbone", type=click.Choice(backbone_names()), default="fpmc", show_default=True,
+@click.option("--backbone", type=BACKBONES.click_choice(), default="fpmc", show_default=True,
               help="teacher recommender that supplies the cases")
 @click.option("--cases", "n_cases", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="L: sessions summarised")

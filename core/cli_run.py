@@ -143,7 +143,7 @@ def spec_flags(command: Callable) -> Callable:
     core.run_spec's)."""
     from core.distill import MODES, method_names
     from core.models import backbone_names
-    from core.teachers.providers import provider_names
+    from core.teachers.providers import PROVIDERS
 
     flags = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -152,7 +152,7 @@ def spec_flags(command: Callable) -> Callable:
         click.option("--backbone", default=None, help=f"{' | '.join(backbone_names())} (default fpmc)"),
         click.option("--method", "methods", multiple=True,
                      help=f"repeatable or comma list: {', '.join(method_names())}"),
-        click.option("--teacher", type=click.Choice(provider_names()), default=None, help="(default replay)"),
+        click.option("--teacher", type=PROVIDERS.click_choice(), default=None, help="(default replay)"),
         click.option("--model", "model", default=None, help="the teacher's model name (default: the provider's)"),
         click.option("--base-url", default=None, help="an OpenAI-compatible server (Ollama, vLLM, LM Studio)"),
         click.option("--budget", type=int, default=None, help="LLM-labelled sessions (tau; default 500)"),
