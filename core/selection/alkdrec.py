@@ -136,16 +136,20 @@ def _first_positive(n: int, cut: int, offset: float) -> int:
     return k
 
 
-def _k_star(prefix: np.ndarray, n: int, cut: int, offset: float) -> int:
-    """1-based argmax of Gamma(k) over k = 1..n, compared in log space (first maximum on ties)."""
+def _k_star(prefix: np.ndarray, n: int, cut: int, offset: float, log_h: np.ndarray | None = None,
+            g_cum: np.ndarray | None = None) -> int:
+    """1-based argmax of Gamma(k) over k = 1..n, compared in log space (first maximum on ties). log_h / g_cum:
+    log H_k and G_k for k = 1..n when the caller has them already (elementwise the same values, so the same k*)."""
+    log_h_of = (lambda lo: _log_h(prefix, lo, n, cut)) if log_h is None else (lambda lo: log_h[lo - 1:n])
+    g_cum_of = (lambda lo: _g_cum(lo, n, cut)) if g_cum is None else (lambda lo: g_cum[lo - 1:n])
     k0 = _first_positive(n, cut, offset)
     if k0 <= n:  # some Gamma > 0: maximise log(num) - log H over that suffix
-        score = np.log(_g_cum(k0, n, cut) + offset) - _log_h(prefix, k0, n, cut)
+        score = np.log(g_cum_of(k0) + offset) - log_h_of(k0)
         return k0 + int(np.argmax(score))
-    num = _g_cum(1, n, cut) + offset  # every Gamma <= 0: a zero wins, otherwise the least negative
+    num = g_cum_of(1) + offset  # every Gamma <= 0: a zero wins, otherwise the least negative
     if (num == 0).any():
         return 1 + int(np.argmax(num == 0))
-    return 1 + int(np.argmin(np.log(-num) - _log_h(prefix, 1, n, cut)))
+    return 1 + int(np.argmin(np.log(-num) - log_h_of(1)))
 
 
 def _support(k_star: int, mode: str) -> int:
@@ -168,7 +172,7 @@ def _policy(n: int, mu: float, ratios: Sequence[float], mode: str, rule: str) ->
     num = g_cum + offset
     with np.errstate(divide="ignore"):
         gamma = np.sign(num) * np.exp(np.log(np.abs(num)) - log_h)
-    k_star = _k_star(prefix, n, cut, offset)
+    k_star = _k_star(prefix, n, cut, offset, log_h, g_cum)
     support = _support(k_star, mode)
     log_p = np.full(n, -np.inf)
     log_p[:support] = _log_c(support, mu, cut) - log_h[support - 1]

@@ -11,6 +11,7 @@ Used for analysis only: the policy never labels instances; the planned ratio ent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain, compress, repeat
 from typing import Sequence
 
 import numpy as np
@@ -45,11 +46,39 @@ def _is_failed(ranking: object) -> bool:
 
 
 def _llm_hits(llm_rankings: Sequence[object], labels: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(correct, failed), each (n,) bool: label among the first `top_k` listed ids; no usable answer."""
-    failed = np.array([_is_failed(r) for r in llm_rankings], dtype=bool)
-    correct = np.array([not f and int(lab) in [int(v) for v in list(r)[:top_k]]  # type: ignore[arg-type]
-                        for r, lab, f in zip(llm_rankings, labels, failed)], dtype=bool)
-    return correct, failed
+    """(correct, failed), each (n,) bool: label among the first `top_k` listed ids; no usable answer.
+
+    Vectorised: the lists are read into one int64 array in C and matched against their labels with numpy; only
+    answers that are not lists (None, -1) are looked at one by one."""
+    rankings = list(llm_rankings)
+    n = len(rankings)
+    listed = np.fromiter(map(hasattr, rankings, repeat("__len__")), dtype=bool, count=n)
+    failed = np.zeros(n, dtype=bool)
+    for row in np.flatnonzero(~listed):
+        failed[row] = _is_failed(rankings[row])
+    lists = rankings if listed.all() else list(compress(rankings, listed))
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    rows = np.flatnonzero(listed)
+    failed[rows[lengths == 0]] = True
+    total = int(lengths.sum())
+    try:   # int() of each listed id, in C
+        values = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=total)
+    except (TypeError, ValueError, OverflowError):   # something past the top_k that is no id: convert the top only
+        values = None
+    labels = np.asarray(labels)
+    label_ids = (labels[rows] if np.issubdtype(labels.dtype, np.integer) else labels.astype(object)[rows]).astype(np.int64)
+    correct = np.zeros(n, dtype=bool)
+    width = int(lengths[0]) if lengths.size else 0
+    if values is not None and width > 0 and (lengths == width).all():   # the usual answer: lists of one length
+        correct[rows] = (values.reshape(-1, width)[:, :top_k] == label_ids[:, None]).any(axis=1)
+        return correct & ~failed, failed
+    owner = np.repeat(np.arange(len(lists)), lengths)
+    top = np.arange(total) - (np.cumsum(lengths) - lengths)[owner] < top_k
+    ids = (values[top] if values is not None
+           else np.fromiter(chain.from_iterable(lists), dtype=object, count=total)[top].astype(np.int64))
+    hit_rows = owner[top][ids == label_ids[owner[top]]]
+    correct[rows[np.unique(hit_rows)]] = True
+    return correct & ~failed, failed
 
 
 def categorize(llm_rankings: Sequence[Sequence[int] | int | None], labels: Sequence[int],

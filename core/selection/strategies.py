@@ -166,7 +166,8 @@ def _check_arrays(session_ids: np.ndarray, consistency: np.ndarray,
                          f"{cons.shape}")
     if not np.isfinite(cons).all():
         raise ValueError("consistency contains NaN or inf; compute it for every candidate session")
-    sorted_ids = np.sort(ids)
+    # ids usually arrive ascending: that proves uniqueness in O(n); sort only otherwise
+    sorted_ids = ids if bool(np.all(ids[1:] > ids[:-1])) else np.sort(ids)
     if (sorted_ids[1:] == sorted_ids[:-1]).any():
         raise ValueError("session_ids must be unique (one row per candidate session)")
     mask = np.ones(ids.shape, bool) if available is None else np.asarray(available)
