@@ -331,12 +331,15 @@ RESUMABLE = ("failed", "cancelled")
 
 
 def attempt_usd(run_id: str, db: Path | str | None = None) -> float:
-    """USD the run's current (last) attempt paid for calls that came back: llm_calls rows written by its process
-    (runs.pid) between its start and its end (finished_at; now if unset), status ok/failed/error. A process runs its
-    runs one after another, so the window holds this run's calls only. A call still `pending` (left in flight by a
-    kill) is not counted here: the next attempt counts it as possibly billed when it finds it (core.teachers.cache)."""
+    """USD the run's current (last) attempt counted for calls that came back: llm_calls rows written by its process
+    (runs.pid) between its start and its end (finished_at; now if unset), status ok/failed/error: their usd plus
+    their interrupted_usd (what an earlier killed attempt's request for the same call may have been billed; the
+    attempt that found it pending counted it). A process runs its runs one after another, so the window holds this
+    run's calls only. A call still `pending` (left in flight by a kill) is not counted here: the next attempt counts
+    it as possibly billed when it finds it (core.teachers.cache)."""
     frame = query(
-        "SELECT coalesce(sum(c.usd), 0) AS usd FROM llm_calls c JOIN runs r ON c.pid = r.pid"
+        "SELECT coalesce(sum(coalesce(c.usd, 0) + coalesce(c.interrupted_usd, 0)), 0) AS usd"
+        " FROM llm_calls c JOIN runs r ON c.pid = r.pid"
         " WHERE r.run_id = ? AND c.status IN ('ok', 'failed', 'error') AND c.created_at >= r.started_at"
         " AND c.created_at <= coalesce(r.finished_at, now())", [run_id], db)
     return float(frame["usd"].iloc[0])
