@@ -146,6 +146,37 @@ def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: n
     return SessionBatch(np.asarray(session_ids, dtype=np.int64), padded, lengths, np.asarray(labels, dtype=np.int64))
 
 
+def prefix_instances(inputs: Sequence[Sequence[int]], labels: np.ndarray, max_len: int, augment_prefixes: bool
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training rows of sessions, as core.train builds them, without per-row Python.
+
+    Each session (its inputs, then its label) gives (input -> label) and, with `augment_prefixes`, every prefix
+    (first i items -> item i + 1), in session order then prefix length. Returns inputs (m, max_len) int64, the last
+    `max_len` items of each prefix right-padded with 0; lengths (m,) int64; targets (m,) int64.
+    """
+    values, offsets = flatten(inputs, dtype=np.int64)
+    n = len(offsets) - 1
+    full_lengths = np.diff(offsets) + 1
+    full_offsets = offsets + np.arange(n + 1)
+    full = np.empty(int(full_offsets[-1]), dtype=np.int64)
+    label_at = full_offsets[1:] - 1
+    is_label = np.zeros(full.size, dtype=bool)
+    is_label[label_at] = True
+    full[is_label] = np.asarray(labels, dtype=np.int64)
+    full[~is_label] = values
+    first = np.ones(n, dtype=np.int64) if augment_prefixes else full_lengths - 1
+    counts = full_lengths - first
+    session = np.repeat(np.arange(n), counts)
+    end = first[session] + np.arange(session.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    kept = np.minimum(end, max_len)
+    start = full_offsets[session] + end - kept                    # first window item of each row in `full`
+    padded = np.zeros((session.size, max_len), dtype=np.int64)
+    for column in range(max_len):                                 # max_len passes over rows, not one per row
+        rows = np.flatnonzero(kept > column)
+        padded[rows, column] = full[start[rows] + column]
+    return padded, kept.astype(np.int64), full[full_offsets[session] + end]
+
+
 def _map_ids(raw: np.ndarray, index: pd.Index) -> np.ndarray:
     """(n,) int64 internal id (position in `index` + 1) of each raw id, matched by str(raw); 0 where unknown.
     str() runs once per distinct raw id, not per row."""
