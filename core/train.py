@@ -115,17 +115,17 @@ class TrainConfig(BaseModel):
         return self
 
 
-def pretrain_config(backbone: str, dim: int, seed: int, pretrain: dict[str, Any] | None = None,
-                    mode: str = "paper") -> TrainConfig:
-    """The pre-training config of a run's teacher or student: `pretrain` (the run spec's TrainConfig settings, flat
-    backbone settings included); in mode authors-code the backbone's `authors_code` variant (FPMC: window basket)
-    unless `pretrain` sets those fields itself."""
+def pretrain_settings(backbone: str, pretrain: dict[str, Any] | None = None, mode: str = "paper") -> dict[str, Any]:
+    """A run's pre-training settings (TrainConfig keyword arguments) for `backbone`: `pretrain` (the run spec's, flat
+    backbone settings included) and, in mode authors-code, the backbone's `authors_code` variant (FPMC: window
+    basket) for every field `pretrain` does not set itself. Other modes: `pretrain` unchanged."""
     values = dict(pretrain or {})
-    if mode == "authors-code" and backbone in BACKBONES:
-        variant = BACKBONES.get(backbone).authors_code
-        own = dict(values.pop("backbone_config", None) or {})
-        values["backbone_config"] = {**variant, **{k: values.pop(k) for k in list(values) if k in variant}, **own}
-    return TrainConfig(backbone=backbone, dim=dim, seed=seed, **values)
+    variant = BACKBONES.get(backbone).authors_code if mode == "authors-code" and backbone in BACKBONES else {}
+    if not variant:
+        return values
+    own = dict(values.pop("backbone_config", None) or {})
+    values["backbone_config"] = {**variant, **{k: values.pop(k) for k in list(values) if k in variant}, **own}
+    return values
 
 
 @dataclass(frozen=True)
