@@ -169,3 +169,85 @@ def test_a_run_killed_at_every_stage_resumes_to_one_done_run(csv_dataset, isolat
     again = CliRunner().invoke(main, ["run", "--resume", run_id])
     assert again.exit_code == 0 and again.output.strip() == f"run {run_id} is already done; nothing to resume"
     assert _result_rows() == rows and store.query("SELECT attempts FROM runs")["attempts"][0] == 5
+
+
+# ---- in-process: refusals in one line, money of earlier attempts -------------------------------------------------
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _stored_run(run_id: str, config: dict, *, pid: int | None, kind: str = "distill", status: str | None = None):
+    store.create_run(run_id, kind=kind, dataset=config.get("dataset", "csv"), config=config, versions={},
+                     method=config.get("method"), seed=config.get("seed", 0), pid=pid)
+    if status:
+        store.finish_run(run_id, status, message="boom")
+
+
+def test_resume_refusals_are_one_line_and_change_nothing(csv_dataset, monkeypatch):
+    from core.pipeline import RunConfig
+
+    config = RunConfig(dataset=csv_dataset, method="alkdrec", teacher="simulated").model_dump()
+    _stored_run("alive", config, pid=os.getpid())                      # this very process runs it
+    _stored_run("trained", {"dataset": csv_dataset}, pid=None, kind="train", status="failed")
+    _stored_run("broken", {**config, "budget": 0}, pid=None, status="failed")
+    _stored_run("done", config, pid=None, status="done")
+    before = store.query("SELECT * FROM runs ORDER BY run_id")
+    cases = {("nope",): "Error: no run 'nope' in the store (see `alkd runs list`)",
+             ("alive",): f"Error: run alive is running (pid {os.getpid()} on ",
+             ("trained",): "Error: run trained is a 'train' run; only `alkd run` runs resume",
+             ("broken",): "Error: run 'broken': its stored config is no longer valid (--budget 0",
+             ("done", "--method", "tr"): "--resume continues a run with its stored config; drop --method"}
+    for args, line in cases.items():
+        result = CliRunner().invoke(main, ["run", "--resume", *args])
+        assert result.exit_code != 0 and line in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+        assert len([text for text in result.output.splitlines() if text.startswith("Error")]) == 1
+    done = CliRunner().invoke(main, ["run", "--resume", "done"])
+    assert done.exit_code == 0 and done.output == "run done is already done; nothing to resume\n"
+    assert store.query("SELECT * FROM runs ORDER BY run_id").equals(before)
+    assert sum(_result_rows().values()) == 0
+
+
+def test_earlier_attempts_spend_counts_against_the_cap(csv_dataset, monkeypatch):
+    """The run's USD cap covers all its attempts: what a killed attempt paid (its ledger rows) is prior_usd, and the
+    resumed attempt may only spend the rest; with nothing left it asks nothing."""
+    from core.pipeline import RunConfig
+    from core.resume import plan_resume, resume_run
+    from core.teachers import cache
+
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    server = FakeLLMServer().start()
+    try:
+        config = RunConfig(dataset=csv_dataset, method="alkdrec", teacher="openai", model="gpt-4o-mini",
+                           base_url=server.openai_url, budget=10, usd_cap=0.01, options={"max_epochs": 1})
+        dead = _dead_pid()
+        _stored_run("capped", config.model_dump(), pid=dead)
+        base = dict(provider="openai", model="gpt-4o-mini", prompt_hash="", prompt="", raw_reply="", ranking=(),
+                    rationale="", n_valid=0, input_tokens=0, output_tokens=0, latency_s=0.0, error=None,
+                    simulated=False, pid=dead)
+        # what the killed attempt was billed: an answer for another prompt, and a call resolved after a kill before
+        cache.record_many([cache.CallRecord(call_key="paid", usd=0.006, status="ok", **base),
+                           cache.CallRecord(call_key="resolved", usd=0.001, interrupted_usd=0.00299, status="ok",
+                                            **base),
+                           cache.CallRecord(call_key="someone-else", usd=5.0, status="ok",
+                                            **{**base, "pid": os.getpid()})])
+        store.mark_dead(["capped"])
+        plan = plan_resume("capped")
+        assert plan.prior_usd == pytest.approx(0.00999) and plan.attempt == 2
+        run = store.query("SELECT status, pid, usd_spent, prior_usd FROM runs").iloc[0]
+        assert run["status"] == "running" and run["pid"] == os.getpid() and run["usd_spent"] == pytest.approx(0.00999)
+        with pytest.raises(RuntimeError, match="no usable ranking"):
+            resume_run(plan)
+        assert not server.calls                               # $0.00001 left under the cap: no call fits
+        # the same run with nothing spent before asks the teacher (so the refusal above was the prior spend's)
+        _stored_run("fresh", config.model_dump(), pid=dead, status="failed")
+        fresh = plan_resume("fresh")
+        assert fresh.prior_usd == 0
+        result, tables = resume_run(fresh, save_model=False)
+        assert server.calls and 0 < tables.usd_spent <= 0.01
+        assert store.query("SELECT status FROM runs WHERE run_id = 'fresh'")["status"][0] == "done"
+    finally:
+        server.stop()
