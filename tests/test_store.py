@@ -212,3 +212,68 @@ def test_a_running_run_whose_process_died_or_whose_pid_was_reused_is_failed(tmp_
     assert runs["status"].to_dict() == {"alive": "running", "killed": "failed", "reused": "failed",
                                         "elsewhere": "running", "done": "done"}
     assert runs.loc["killed", "message"] == "process died: epoch 3" and runs.loc["reused", "message"] == "process died"
+
+
+# ---- resumable runs (core/resume.py) ---------------------------------------------------------------------------
+
+def test_claim_run_takes_over_only_a_failed_or_cancelled_run_once(tmp_path):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    db = tmp_path / "runs.duckdb"
+    for run_id, status in (("failed", "failed"), ("cancelled", "cancelled"), ("done", "done"), ("running", None)):
+        store.create_run(run_id, kind="distill", dataset="d", config={}, versions={}, pid=os.getpid(), db=db)
+        if status:
+            store.finish_run(run_id, status, db=db)
+    with ThreadPoolExecutor(4) as pool:        # four resumers of one run: one gets it
+        claims = list(pool.map(lambda _: store.claim_run("failed", os.getpid(), 0.25, db=db), range(4)))
+    assert sorted(claims, key=str) == [2, None, None, None]
+    assert store.claim_run("cancelled", os.getpid(), 0.0, db=db) == 2
+    assert store.claim_run("done", os.getpid(), 0.0, db=db) is None
+    assert store.claim_run("running", os.getpid(), 0.0, db=db) is None
+    assert store.claim_run("unknown", os.getpid(), 0.0, db=db) is None
+    runs = store.query("SELECT * FROM runs", path=db).set_index("run_id")
+    assert runs.loc["failed", "status"] == "running" and runs.loc["failed", "attempts"] == 2
+    assert runs.loc["failed", "prior_usd"] == 0.25 and runs.loc["failed", "usd_spent"] == 0.25
+    assert pd.isna(runs.loc["failed", "finished_at"]) and runs.loc["failed", "pid_started"] is not None
+    assert runs.loc["done", "status"] == "done" and runs.loc["done", "attempts"] == 1
+
+
+def test_attempt_usd_counts_the_calls_of_the_runs_process_in_its_window(tmp_path):
+    import os
+    import time
+    from core.teachers import cache
+    db = tmp_path / "runs.duckdb"
+    base = dict(provider="openai", model="m", prompt_hash="", prompt="", raw_reply="", ranking=(), rationale="",
+                n_valid=0, input_tokens=0, output_tokens=0, latency_s=0.0, error=None, simulated=False)
+    cache.record(cache.CallRecord(call_key="before", usd=1.0, pid=4242, **base), db)   # before the run started
+    time.sleep(0.01)
+    store.create_run("r", kind="distill", dataset="d", config={}, versions={}, pid=os.getpid(), db=db)
+    store.set_run_fields("r", db=db)
+    with store.write(db) as con:       # the run's process: pid 4242, as if it ran elsewhere and died
+        con.execute("UPDATE runs SET pid = 4242 WHERE run_id = 'r'")
+    cache.record_many([cache.CallRecord(call_key="ok", usd=0.5, pid=4242, **base),
+                       cache.CallRecord(call_key="failed", usd=0.25, status="failed", pid=4242, **base),
+                       cache.CallRecord(call_key="resolved", usd=0.0625, interrupted_usd=0.125, pid=4242, **base),
+                       cache.CallRecord(call_key="pending", usd=0.0, reserved_usd=8.0, status="pending", pid=4242,
+                                        **base),
+                       cache.CallRecord(call_key="another process", usd=16.0, pid=4343, **base)], db)
+    assert store.attempt_usd("r", db) == 0.5 + 0.25 + 0.0625 + 0.125
+    store.finish_run("r", "failed", db=db)
+    time.sleep(0.01)
+    cache.record(cache.CallRecord(call_key="after", usd=32.0, pid=4242, **base), db)     # a later process, same pid
+    assert store.attempt_usd("r", db) == 0.5 + 0.25 + 0.0625 + 0.125
+
+
+def test_pause_point_does_nothing_unless_a_test_names_it(tmp_path, monkeypatch):
+    import time
+    marker = tmp_path / "marker"
+    monkeypatch.setattr(store, "PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(store, "_paused", set())
+    monkeypatch.delenv(store.PAUSE_ENV, raising=False)
+    store.pause_point("write_run")
+    monkeypatch.setenv(store.PAUSE_ENV, f"progress:train={marker}")
+    started = time.monotonic()
+    store.pause_point("write_run")
+    assert not marker.exists() and time.monotonic() - started < 0.5
+    store.pause_point("progress:train")
+    assert marker.read_text() == str(__import__("os").getpid())
