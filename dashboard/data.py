@@ -721,7 +721,7 @@ def launch_problems(fields: Mapping[str, Any] | LaunchSpec) -> tuple[LaunchSpec 
     if paid and not asks:
         warnings.append("None of the chosen methods asks the LLM: the teacher and budget are unused.")
     caps = [c for c in spec.usd_cap if c]
-    if paid and asks and caps and not errors:
+    if paid and asks and caps:
         uncapped = estimate_usd(spec.model_copy(update={"usd_cap": [None], "launch_usd_cap": None}))
         if uncapped is not None and uncapped[0] > min(caps):
             warnings.append(f"The USD cap ${min(caps):,.2f} is below the expected ${uncapped[0]:,.2f} per run: "
@@ -856,8 +856,8 @@ def launch(spec: LaunchSpec) -> tuple[int, Path, list[str]]:
         if seen is not None and time.monotonic() - seen[0] < REPEAT_WINDOW_S and pid_alive(seen[2]):
             raise RepeatedLaunch(f"the same launch started {time.monotonic() - seen[0]:.0f} s ago as group "
                                  f"{seen[1]} (process {seen[2]}): follow it on Runs")
-        pid, log, argv = _start(cfg)
-        _recent[signature] = (time.monotonic(), str(cfg.group), pid)
+        pid, log, argv = _start(spec)
+        _recent[signature] = (time.monotonic(), str(spec.group), pid)
     return pid, log, argv
 
 
