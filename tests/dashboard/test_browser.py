@@ -141,3 +141,56 @@ def test_every_page_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Pat
         visit(page, f"{url}/runs", "runs", '[data-testid="stDataFrame"]')
         text = visit(page, f"{url}/costs", "costs", shots.CHART)
         assert "local server" in text
+
+
+def options_of(page, label: str) -> list[str]:
+    """The options a multiselect labelled `label` offers now (opens its list, reads it, closes it)."""
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has=page.get_by_text(label, exact=True)).first
+    box.locator("input").click()
+    listbox = page.locator('[role="listbox"]')
+    listbox.wait_for(timeout=10_000)
+    found = listbox.locator('[role="option"]').all_inner_texts()
+    page.keyboard.press("Escape")
+    return [text.strip() for text in found]
+
+
+def test_budget_chart_and_live_run_lists_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    """A small budget sweep (student, random, alkdrec x budgets 2 and 4 x seeds 0-1, simulated teacher, and a V-SKNN
+    run) drawn on Compare with no exception; then the Runs page's filter and "act on runs" lists pick up a run
+    stored while the page is open, without a reload."""
+    from core.data import catalog
+    from dashboard.demo_store import seed_store
+    if os.environ.get("ALKD_SCREENSHOTS") != "1":
+        monkeypatch.setattr(shots, "SHOTS", tmp_path / "screenshots")
+    sessions = catalog.load(tinycsv).sessions
+    common = dict(dataset=tinycsv, pool=sessions.loc[sessions["split"] == "train", "session_id"].to_numpy(),
+                  test_sessions=sessions.loc[sessions["split"] == "test", "session_id"].to_numpy(), seeds=(0, 1),
+                  n_items=int(sessions["label"].max()), labels=dict(zip(sessions["session_id"], sessions["label"])))
+    for budget in (2, 4):
+        seed_store(db_path(), groups=(f"b{budget}",), methods=("student", "random", "alkdrec"), budget=budget,
+                   base_time=pd.Timestamp("2026-03-01", tz="UTC") + pd.Timedelta(hours=budget), **common)
+    seed_store(db_path(), groups=("refs",), methods=("vsknn",), **common)
+    with shots.serve({"ALKD_HOME": str(isolated_home)}, log=isolated_home / "streamlit.log") as url, \
+            shots.browser() as page:
+        visit(page, f"{url}/compare?group=b2,b4", "compare-budget", shots.CHART)
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg')"
+                               ".length >= 4", timeout=60_000)
+        text = visit(page, f"{url}/compare?group=b2,b4", "compare-budget", shots.CHART)
+        assert "What-if USD" in text and "V-SKNN" in text
+        svg_text = "els => els.map(e => e.textContent)"     # SVG text has no innerText
+        titles = page.locator('[data-testid="stPlotlyChart"] .xtitle').evaluate_all(svg_text)
+        assert "LLM-labelled sessions" in titles and any(t.startswith("USD per run") for t in titles)
+        legend = set(page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all(svg_text))
+        assert {"random", "alkdrec", "random (what-if $)", "alkdrec (what-if $)"} <= legend
+
+        visit(page, f"{url}/runs", "runs-live", '[data-testid="stDataFrame"]')
+        assert "fresh" not in options_of(page, "Group")
+        seed_store(db_path(), groups=("fresh",), methods=("student",), seeds=(0,),
+                   base_time=pd.Timestamp("2026-04-01", tz="UTC"), **{k: v for k, v in common.items() if k != "seeds"})
+        deadline = time.monotonic() + 30
+        while "fresh" not in options_of(page, "Group"):
+            assert time.monotonic() < deadline, "the Group filter did not pick up the new run"
+            page.wait_for_timeout(1000)
+        assert "fresh-student-s0 (done)" in options_of(page, "Runs")
+        assert page.locator(ERRORS).count() == 0
