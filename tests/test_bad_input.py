@@ -5,7 +5,7 @@ count and every file under the data folder, byte for byte).
 Cases by where the input comes from: command-line flags (`alkd run`, `train`, `evaluate`, `data fetch`, `hints`,
 `estimate`, `recommend`, `runs`), files (CSV, JSON lines, the authors' pickles, .pt models, Parquet exports),
 environment (ALKD_DB, ALKD_HOME), prices (ALKD_PRICES), server replies (a loopback OpenAI-compatible server,
-core.teachers.fakeserver) and dashboard values (the Launch page's validation, dashboard.data.validate).
+core.teachers.fakeserver) and dashboard values (the Launch page's checks, dashboard.data.launch_problems: core.run_spec).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -389,10 +389,10 @@ def test_dashboard_launch_values_get_one_message_each(name: str, world: World) -
 
     data.clear_cache()
     changes, expect = DASHBOARD_CASES[name]
-    good = data.LaunchConfig(dataset="csv", methods=["student", "alkdrec"], teacher="simulated", budget=5)
-    assert data.validate(good)[0] == [], data.validate(good)[0]
+    good = dict(dataset="csv", methods=["student", "alkdrec"], teacher="simulated", budget=5)
+    assert data.launch_problems(good)[1] == [], data.launch_problems(good)[1]
     before = snapshot(world)
-    errors, _ = data.validate(replace(good, **changes))
+    _, errors, _ = data.launch_problems({**good, **changes})
     assert len(errors) == 1, errors
     assert "\n" not in errors[0] and expect.lower() in errors[0].lower(), errors
     assert snapshot(world) == before

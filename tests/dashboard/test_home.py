@@ -64,7 +64,7 @@ def test_the_same_launch_is_not_started_twice(seeded, monkeypatch: pytest.Monkey
         data.launch(data.demo_config("tiny"))
         with pytest.raises(data.RepeatedLaunch, match="the same launch started"):
             data.launch(data.demo_config("tiny"))           # a double click: another group name, same settings
-        data.launch(data.LaunchConfig(dataset="tiny", budget=7))   # other settings start
+        data.launch(data.LaunchSpec.parse({"dataset": "tiny", "methods": "student", "budget": 7}))   # other settings
         assert len(started) == 2
         started[0].kill()
         started[0].wait()
