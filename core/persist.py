@@ -39,6 +39,7 @@ SCHEMAS: dict[str, pa.Schema] = {
                              ("student_rank", pa.int64()), ("n_valid", pa.int64())]),
     "run_candidates": pa.schema([("run_id", pa.string()), ("session_id", pa.int64()),
                                  ("candidates", pa.list_(pa.int64()))]),
+    "run_calls": pa.schema([("run_id", pa.string()), ("call_key", pa.string())]),
 }
 RESULT_TABLES = tuple(SCHEMAS)
 
@@ -129,6 +130,13 @@ def candidates_table(run_id: str, candidates: Mapping[int, Sequence[int]] | None
                                      "candidates": [[int(c) for c in ids] for ids in candidates.values()]})
 
 
+def calls_table(run_id: str, responses: Sequence[Any] | None) -> pa.Table:
+    """The stored calls a run's teacher answered from, every round's, once each (responses: RankResponses; a replay
+    or skipped response has no call key)."""
+    keys = list(dict.fromkeys(str(r.call_key) for r in responses or () if getattr(r, "call_key", None)))
+    return _table("run_calls", {"run_id": [run_id] * len(keys), "call_key": keys})
+
+
 def result_tables(run_id: str, result: Any, save_model: bool) -> RunTables:
     """The rows of a finished run, touching no DuckDB. result: a core.pipeline.RunResult (or anything with its
     config/test/valid/curve/timings and, optionally, selection/candidates/usd_spent/n_labelled/extra/model).
@@ -153,6 +161,7 @@ def result_tables(run_id: str, result: Any, save_model: bool) -> RunTables:
         "training_curves": curve_table(run_id, result.curve),
         "selections": selections_table(run_id, getattr(result, "selection", None)),
         "run_candidates": candidates_table(run_id, getattr(result, "candidates", None)),
+        "run_calls": calls_table(run_id, getattr(result, "responses", None)),
     }
     return RunTables(run_id=run_id, tables=tables, usd_spent=float(getattr(result, "usd_spent", 0.0) or 0.0),
                      n_labelled=int(getattr(result, "n_labelled", 0) or 0),
@@ -200,4 +209,4 @@ def write_run(run_id: str, tables: RunTables, db: Path | str | None = None) -> N
         store.pause_point("write_run")
 
 
-__all__ = ["RESULT_TABLES", "RunTables", "SCHEMAS", "result_tables", "write_run"]
+__all__ = ["RESULT_TABLES", "SCHEMAS", "RunTables", "result_tables", "write_run"]

@@ -100,37 +100,44 @@ def plan_resume(run_id: str, db: Path | str | None = None) -> ResumePlan:
     return ResumePlan(run_id, config, attempt, prior)
 
 
-def resume_run(plan: ResumePlan, progress: Callable[[str, int, int, str], None] | None = None, *,
-               save_model: bool = True, budget: Any = None, db: Path | str | None = None) -> tuple[Any, Any]:
-    """Run the pipeline again for a claimed run and write its rows (core.persist) in one transaction; returns
-    (RunResult, RunTables). The run's USD cap covers every attempt: this one may spend usd_cap - prior_usd. budget:
-    a launch Budget above (its stop, e.g. on a signal, binds this run). usd_spent = prior_usd + what this attempt
-    paid + what it counted as possibly billed (pending calls of the killed attempt). Raises what the pipeline raises
-    (the caller marks the run failed or cancelled)."""
-    from core.persist import result_tables, write_run
-    from core.pipeline import run_pipeline
+def attempt_budget(plan: ResumePlan, parent: Any = None) -> Any:
+    """The Budget to pass to run_pipeline for this attempt: the run's USD cap less what earlier attempts paid
+    (no cap when the run has none), under `parent` (a launch's, whose stop binds it)."""
     from core.teachers import Budget
 
     cap = plan.config.usd_cap
-    earlier = Budget(max_usd=None if cap is None else max(0.0, cap - plan.prior_usd), parent=budget)
-    result = run_pipeline(plan.config, progress, budget=earlier, db=db)
+    return Budget(max_usd=None if cap is None else max(0.0, cap - plan.prior_usd), parent=parent)
+
+
+def resumed_tables(plan: ResumePlan, result: Any, tables: Any, budget: Any) -> Any:
+    """The RunTables of a resumed attempt (core.persist.result_tables of its result, run under `budget` from
+    attempt_budget) as the run's: usd_spent = prior_usd + what this attempt paid + what it counted as possibly
+    billed (calls a killed attempt left pending), and config.extra.resumed = {attempt, prior_usd, possible_usd,
+    cap_left_usd, message}. A sweep's driver applies it to the tables its worker returned before write_run."""
     possible = float((result.extra.get("usd") or {}).get("possible_usd") or 0.0)
-    tables = result_tables(plan.run_id, result, save_model)
     tables.usd_spent = plan.prior_usd + tables.usd_spent + possible
     config = json.loads(tables.config_json)
-    config.setdefault("extra", {})["resumed"] = resumed_facts(plan, possible, earlier)
+    config.setdefault("extra", {})["resumed"] = {
+        "attempt": plan.attempt, "prior_usd": plan.prior_usd, "possible_usd": possible,
+        "cap_left_usd": budget.max_usd, "message": budget.report().message if budget.max_usd is not None else ""}
     tables.config_json = json.dumps(config, default=str)
+    return tables
+
+
+def resume_run(plan: ResumePlan, progress: Callable[[str, int, int, str], None] | None = None, *,
+               save_model: bool = True, budget: Any = None, db: Path | str | None = None) -> tuple[Any, Any]:
+    """Run the pipeline again for a claimed run (plan_resume) and write its rows (core.persist) in one transaction;
+    returns (RunResult, RunTables). The run's USD cap covers every attempt (attempt_budget); budget: a launch Budget
+    above (its stop, e.g. on a signal, binds this run). Raises what the pipeline raises (the caller marks the run
+    failed or cancelled)."""
+    from core.persist import result_tables, write_run
+    from core.pipeline import run_pipeline
+
+    limit = attempt_budget(plan, budget)
+    result = run_pipeline(plan.config, progress, budget=limit, db=db)
+    tables = resumed_tables(plan, result, result_tables(plan.run_id, result, save_model), limit)
     write_run(plan.run_id, tables, db)
     return result, tables
-
-
-
-
-def resumed_facts(plan: ResumePlan, possible_usd: float, budget: Any) -> dict[str, Any]:
-    """config.extra.resumed of a resumed run: its attempt number, what earlier attempts paid (prior_usd), what this
-    one counted as possibly billed, the USD left under the cap for this attempt and what that cap did (a line)."""
-    return {"attempt": plan.attempt, "prior_usd": plan.prior_usd, "possible_usd": possible_usd,
-            "cap_left_usd": budget.max_usd, "message": budget.report().message if budget.max_usd is not None else ""}
 
 
 def resume_command(run_id: str, save_model: bool = True) -> None:
@@ -191,4 +198,5 @@ def resume_command(run_id: str, save_model: bool = True) -> None:
                   highlight=False)
 
 
-__all__ = ["ResumePlan", "ResumeRefused", "plan_resume", "resume_command", "resume_run", "stored_config"]
+__all__ = ["ResumePlan", "ResumeRefused", "attempt_budget", "plan_resume", "resume_command", "resume_run",
+           "resumed_tables", "stored_config"]

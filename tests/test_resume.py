@@ -246,7 +246,7 @@ def test_earlier_attempts_spend_counts_against_the_cap(csv_dataset, monkeypatch)
         _stored_run("fresh", config.model_dump(), pid=dead, status="failed")
         fresh = plan_resume("fresh")
         assert fresh.prior_usd == 0
-        result, tables = resume_run(fresh, save_model=False)
+        _, tables = resume_run(fresh, save_model=False)
         assert server.calls and 0 < tables.usd_spent <= 0.01
         assert store.query("SELECT status FROM runs WHERE run_id = 'fresh'")["status"][0] == "done"
     finally:

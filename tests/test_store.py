@@ -241,6 +241,7 @@ def test_claim_run_takes_over_only_a_failed_or_cancelled_run_once(tmp_path):
 def test_attempt_usd_counts_the_calls_of_the_runs_process_in_its_window(tmp_path):
     import os
     import time
+
     from core.teachers import cache
     db = tmp_path / "runs.duckdb"
     base = dict(provider="openai", model="m", prompt_hash="", prompt="", raw_reply="", ranking=(), rationale="",
