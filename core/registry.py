@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Iterator, TypeVar, overload
 
@@ -51,13 +52,15 @@ class Registry(Generic[T]):
 
     kind: what an entry is, for messages ("backbone", "teacher provider"); package: a package whose modules register
     entries when imported (imported once, on first read; modules whose name starts with '_' are skipped); first:
-    those modules' names, imported before the others (so their entries come first)."""
+    those modules' names, ordered before the others. With a package the order of the names is its modules' order
+    (`first`, then the others by name), whichever module happened to be imported first."""
 
     def __init__(self, kind: str, *, package: str | None = None, first: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.package = package
         self.first = first
         self._entries: dict[str, Entry[T]] = {}
+        self._modules: dict[str, str] = {}          # name -> the package module that registered it
         self._loaded = package is None
         self._loading = False
 
@@ -78,6 +81,8 @@ class Registry(Generic[T]):
             if name in self._entries and not replace:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = Entry(name, item, " ".join(str(description).split()))
+            if self.package:
+                self._modules[name] = self._registering_module()
             return item
         return add if value is _MISSING else add(value)
 
@@ -95,11 +100,28 @@ class Registry(Generic[T]):
         try:
             package = importlib.import_module(self.package)  # type: ignore[arg-type]
             found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
-            for module in [*[m for m in self.first if m in found], *[m for m in found if m not in self.first]]:
+            order = [*[m for m in self.first if m in found], *[m for m in found if m not in self.first]]
+            for module in order:
                 importlib.import_module(f"{self.package}.{module}")
+            rank = {f"{self.package}.{m}": i for i, m in enumerate(order)}
+            position = {name: i for i, name in enumerate(self._entries)}
+            ordered = sorted(self._entries, key=lambda n: (rank.get(self._modules.get(n, ""), len(rank)),
+                                                           position[n]))
+            self._entries = {name: self._entries[name] for name in ordered}
             self._loaded = True
         finally:
             self._loading = False
+
+    def _registering_module(self) -> str:
+        """The module of this package whose top-level code is registering an entry now (the innermost such frame:
+        a helper like core.models.registry.register runs inside a function, not at top level); '' when none."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if frame.f_code.co_name == "<module>" and module.startswith(f"{self.package}."):
+                return module
+            frame = frame.f_back
+        return ""
 
     def entry(self, name: str) -> Entry[T]:
         """The entry of `name`; UnknownName (one line naming the known names) if there is none."""

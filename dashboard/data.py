@@ -36,14 +36,49 @@ from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
 from core.run_spec import LaunchSpec, SpecError, check, estimate_usd, shell
 
-BACKBONES = ["fpmc", "stamp", "attmix", "gru4rec", "sasrec"]
+
+# ---- names: read from core's registries (core.registry); the pickers call these at render time ---------------
+
+def backbone_options() -> list[str]:
+    """Every registered backbone (core.models.BACKBONES), in registry order."""
+    from core.models import backbone_names
+    return backbone_names()
+
+
+def baseline_options() -> list[str]:
+    """The reference baselines (methods of kind "baseline": no teacher, no LLM)."""
+    from core.distill import method_names
+    return method_names("baseline")
+
+
+def method_options() -> list[str]:
+    """Every registered method (core.distill.METHODS): distillation methods first, then the reference baselines."""
+    from core.distill import method_names
+    baselines = baseline_options()
+    return [m for m in method_names() if m not in baselines] + baselines
+
+
+def llm_method_options() -> set[str]:
+    """Methods that send pool sessions to the LLM teacher (kind "llm"; the others cost nothing)."""
+    from core.distill import method_names
+    return set(method_names("llm"))
+
+
+def teacher_options() -> list[str]:
+    """Every registered teacher provider (core.teachers.providers.PROVIDERS), in registry order."""
+    from core.teachers.providers import provider_names
+    return provider_names()
+
+
+#: the same lists as of import (pages that render a picker call the functions above, so a new entry shows at once)
+BACKBONES = backbone_options()
+BASELINES = baseline_options()
 #: distillation methods first, then the reference baselines (no teacher, no LLM).
-METHODS = ["student", "teacher", "tr", "random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"]
-BASELINES = ["popular", "transitions", "sknn", "vsknn"]
+METHODS = [m for m in method_options() if m not in BASELINES]
 ALL_METHODS = METHODS + BASELINES
 #: methods that send pool sessions to the LLM teacher (the others cost nothing).
-LLM_METHODS = {"random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"}
-TEACHERS = ["simulated", "replay", "openai", "anthropic", "embedding"]
+LLM_METHODS = llm_method_options()
+TEACHERS = teacher_options()
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEMO_METHODS = ["student", "teacher", "random", "alkdrec"]
 CATEGORIES = ["effective", "similar", "incorrect"]

@@ -24,17 +24,18 @@ if not names:
 qp = st.query_params
 wanted = qp.get("dataset", "ml-100k")
 default = names.index(wanted) if wanted in names else names.index("ml-100k") if "ml-100k" in names else 0
-qp_methods = [m for m in qp.get("methods", "").split(",") if m in data.ALL_METHODS] or data.DEMO_METHODS
-qp_teacher = qp.get("teacher") if qp.get("teacher") in data.TEACHERS else "simulated"
+all_methods, teachers = data.method_options(), data.teacher_options()    # core's registries, read now
+qp_methods = [m for m in qp.get("methods", "").split(",") if m in all_methods] or data.DEMO_METHODS
+qp_teacher = qp.get("teacher") if qp.get("teacher") in teachers else "simulated"
 qp_budgets = qp.get("budgets", qp.get("budget", ""))
 
 left, right = st.columns([1, 1])
 with left:
     dataset = st.selectbox("Dataset", names, index=default if names else None, key="dataset")
-    backbone = st.selectbox("Student backbone", data.BACKBONES, key="backbone")
-    methods = st.multiselect("Methods", data.ALL_METHODS, default=qp_methods, key="methods",
-                             help="Baselines popular/transitions/sknn/vsknn ignore the backbone and the teacher.")
-    teacher = st.selectbox("Teacher", data.TEACHERS, key="teacher", index=data.TEACHERS.index(qp_teacher),
+    backbone = st.selectbox("Student backbone", data.backbone_options(), key="backbone")
+    methods = st.multiselect("Methods", all_methods, default=qp_methods, key="methods",
+                             help=f"Baselines {'/'.join(data.baseline_options())} ignore the backbone and the teacher.")
+    teacher = st.selectbox("Teacher", teachers, key="teacher", index=teachers.index(qp_teacher),
                            format_func=lambda t: "simulated (what-if stand-in, not an LLM)" if t == "simulated" else t)
     model = base_url = None
     if teacher in data.KEY_ENV:
