@@ -47,7 +47,7 @@ from core.models.base import SessionModel
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
 from core.teachers.hints import run_hints
-from core.train import TrainConfig, TrainResult, fingerprint, model_scorer, resolve_device, train
+from core.train import TrainConfig, TrainResult, fingerprint, model_scorer, pretrain_settings, resolve_device, train
 
 if TYPE_CHECKING:
     from core.run_spec import RunConfig
@@ -142,12 +142,14 @@ class Pretrained:
 
 def pretrain(config: RunConfig, loaded: Loaded, emit: Progress = no_progress, *, loader: Loader = load_models,
              clock: Clock | None = None) -> Pretrained:
-    """Stages `teacher` then `student`: both models of `config.backbone` with `config.pretrain`'s settings."""
-    teacher = loader(loaded.dataset, config.backbone, config.seed, config.device, emit, "teacher", config.pretrain)
+    """Stages `teacher` then `student`: both models of `config.backbone` with `config.pretrain`'s settings (in mode
+    authors-code the backbone's authors' variant where the run does not set it: FPMC's window basket)."""
+    settings = pretrain_settings(config.backbone, config.pretrain, config.mode)
+    teacher = loader(loaded.dataset, config.backbone, config.seed, config.device, emit, "teacher", settings)
     emit("teacher", 1, 1, "teacher ready" + (" (cached)" if teacher.cached else ""))
     if clock is not None:
         clock.lap("teacher")
-    student = loader(loaded.dataset, config.backbone, config.seed, config.device, emit, "student", config.pretrain)
+    student = loader(loaded.dataset, config.backbone, config.seed, config.device, emit, "student", settings)
     emit("student", 1, 1, "student ready" + (" (cached)" if student.cached else ""))
     if clock is not None:
         clock.lap("student")

@@ -142,3 +142,16 @@ def test_alkd_train_set_reaches_a_backbone_setting_and_refuses_a_bad_one_in_one_
     from core import store
     config = store.query("SELECT config FROM runs WHERE kind = 'train'")["config"].iloc[0]
     assert json.loads(config)["backbone_config"] == {"layers": 2}
+
+
+@pytest.mark.parametrize("mode, pretrain, basket", [("authors-code", {}, "window"), ("paper", {}, "last"),
+                                                    ("authors-code", {"basket": "last"}, "last")])
+def test_a_run_in_authors_code_mode_pretrains_the_authors_fpmc(csv_dataset, mode, pretrain, basket):
+    from core.pipeline import run_pipeline
+    from core.run_spec import RunConfig
+
+    config = RunConfig(dataset=csv_dataset, backbone="fpmc", method="student", mode=mode, device="cpu",
+                       pretrain={"max_epochs": 1, **pretrain})
+    result = run_pipeline(config)
+    assert result.model.basket == basket
+    assert result.model.config.changed() == ({"basket": "window"} if basket == "window" else {})
