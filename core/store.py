@@ -94,6 +94,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN attempts BIGINT DEFAULT 1;
     ALTER TABLE runs ADD COLUMN prior_usd DOUBLE DEFAULT 0;
     """,
+    # Every LLM call a run's teacher answered from, each round's (LLMD4Rec re-asks sessions: those calls are not the
+    # ones its selections point to), so `alkd runs export` carries all of a run's calls.
+    """
+    CREATE TABLE run_calls (run_id VARCHAR, call_key VARCHAR);
+    """,
 ]
 
 
@@ -494,7 +499,7 @@ def save_run_candidates(run_id: str, candidates: dict[int, Sequence[int]], db: P
 
 # ---- moving runs between stores (e.g. a reproduction accumulated over several machines) ------------------------
 
-RUN_TABLES = ("runs", "metrics", "session_results", "training_curves", "selections", "run_candidates")
+RUN_TABLES = ("runs", "metrics", "session_results", "training_curves", "selections", "run_candidates", "run_calls")
 
 
 def export_runs(run_ids: Sequence[str], directory: Path | str, db: Path | str | None = None) -> dict[str, int]:
@@ -506,10 +511,13 @@ def export_runs(run_ids: Sequence[str], directory: Path | str, db: Path | str | 
         frame = query(f"SELECT * FROM {table} WHERE list_contains(?, run_id)", [list(run_ids)], db)
         frame.to_parquet(target / f"{table}.parquet", index=False)
         counts[table] = len(frame)
-    # the LLM answers the runs' labelled sessions point to (shared cache rows, no run_id): what the Sessions page
-    # shows; a replay run's picked sessions have no call key (its answers are the recorded files)
-    calls = query("SELECT * FROM llm_calls WHERE call_key IN (SELECT DISTINCT call_key FROM selections"
-                  " WHERE list_contains(?, run_id) AND coalesce(call_key, '') <> '')", [list(run_ids)], db)
+    # every LLM call of the runs (shared cache rows, no run_id): each round's (run_calls) and, for runs stored before
+    # run_calls existed, those their labelled sessions point to; a replay run makes none (its answers are the
+    # recorded files)
+    calls = query("SELECT * FROM llm_calls WHERE call_key IN (SELECT call_key FROM selections"
+                  " WHERE list_contains(?, run_id) AND coalesce(call_key, '') <> ''"
+                  " UNION SELECT call_key FROM run_calls WHERE list_contains(?, run_id))",
+                  [list(run_ids), list(run_ids)], db)
     calls.to_parquet(target / "llm_calls.parquet", index=False)
     counts["llm_calls"] = len(calls)
     return counts

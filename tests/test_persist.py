@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ class Result:
     timings: dict[str, float]
     selection: pd.DataFrame | None = None
     candidates: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    responses: list[Any] = field(default_factory=list)
     usd_spent: float = 0.0
     n_labelled: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +54,10 @@ def _result(n_test: int = 5, n_pool: int = 6) -> Result:
                               "call_key": [["k", None][i % 2] for i in range(n_pool)],
                               "hit_position": pd.array([3, None] * (n_pool // 2), dtype="Int64")})
     return Result(RunConfig(dataset="csv", method="alkdrec", teacher="simulated"), test, valid, curve,
-                  {"query": 1.25}, selection, {0: (3, 4, 5), 2: (6, 7)}, usd_spent=0.0123, n_labelled=3,
+                  {"query": 1.25}, selection, {0: (3, 4, 5), 2: (6, 7)},
+                  # two rounds asked "k" (once stored); a skipped / replayed response has no call key
+                  [SimpleNamespace(call_key="k"), SimpleNamespace(call_key="k2"), SimpleNamespace(call_key="k"),
+                   SimpleNamespace(call_key=None)], usd_spent=0.0123, n_labelled=3,
                   extra={"kind": "llm", "warnings": []})
 
 
@@ -73,7 +78,7 @@ def test_result_tables_builds_every_table_without_touching_the_store():
         assert table.schema == SCHEMAS[name], name
         assert set(table["run_id"].to_pylist()) <= {"r1"}
     assert tables.rows() == {"metrics": 4, "session_results": 5, "training_curves": 2, "selections": 6,
-                             "run_candidates": 2}
+                             "run_candidates": 2, "run_calls": 2}
     selections = tables.tables["selections"].to_pydict()
     assert selections["pick_order"] == [1, None] * 3 and selections["category"][1] is None
     assert selections["position"] == [None] * 6                    # a column the frame lacks is null
@@ -102,7 +107,7 @@ def test_write_run_writes_every_row_and_marks_the_run_done():
     write_run("other", result_tables("other", _result(), save_model=False))
     write_run("r1", result_tables("r1", _result(), save_model=False))
     assert _counts("r1") == {"metrics": 4, "session_results": 5, "training_curves": 2, "selections": 6,
-                             "run_candidates": 2}
+                             "run_candidates": 2, "run_calls": 2}
     run = store.query("SELECT * FROM runs WHERE run_id = 'r1'").iloc[0]
     assert run["status"] == "done" and run["stage"] == "done" and run["message"] == ""
     assert run["usd_spent"] == pytest.approx(0.0123) and run["n_labelled"] == 3
@@ -131,7 +136,7 @@ def test_a_failure_inside_write_run_leaves_no_partial_rows():
     _new_run("r1")
     store.save_metrics("r1", "test", {"ndcg@10": 0.9})                           # what was there before
     tables = result_tables("r1", _result(), save_model=False)
-    # the last table inserted has a column the store does not have: metrics, ranks, curve, selections are already
+    # run_candidates has a column the store does not have: metrics, ranks, curve, selections are already
     # inserted and the earlier rows deleted when it fails
     bad = tables.tables["run_candidates"].append_column("bogus", pa.array([1, 2], pa.int64()))
     broken = RunTables("r1", {**tables.tables, "run_candidates": bad}, tables.usd_spent, tables.n_labelled,
@@ -139,7 +144,7 @@ def test_a_failure_inside_write_run_leaves_no_partial_rows():
     with pytest.raises(Exception, match="bogus"):
         write_run("r1", broken)
     assert _counts("r1") == {"metrics": 1, "session_results": 0, "training_curves": 0, "selections": 0,
-                             "run_candidates": 0}
+                             "run_candidates": 0, "run_calls": 0}
     run = store.query("SELECT status, usd_spent, n_labelled FROM runs WHERE run_id = 'r1'").iloc[0]
     assert run["status"] == "running" and run["usd_spent"] == 0 and run["n_labelled"] == 0
 
@@ -160,9 +165,9 @@ def test_write_run_refuses_an_unknown_run_and_anothers_tables():
 
 def test_a_reference_run_without_selection_or_curve():
     result = _result()
-    result.selection, result.candidates, result.curve, result.valid = None, {}, None, None
+    result.selection, result.candidates, result.curve, result.valid, result.responses = None, {}, None, None, []
     _new_run("ref")
     tables = result_tables("ref", result, save_model=False)
     write_run("ref", tables)
     assert _counts("ref") == {"metrics": 3, "session_results": 5, "training_curves": 0, "selections": 0,
-                              "run_candidates": 0}
+                              "run_candidates": 0, "run_calls": 0}

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdef"
 # natural keys: a row repeated under one of these is a duplicate
 KEYS = {"metrics": "split, metric, k", "session_results": "split, session_id", "training_curves": "step, epoch",
-        "selections": "session_id", "run_candidates": "session_id"}
+        "selections": "session_id", "run_candidates": "session_id", "run_calls": "call_key"}
 
 
 def _command(*args: str) -> list[str]:
