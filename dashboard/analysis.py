@@ -1,6 +1,7 @@
 """What the Compare page computes from the store's rows: configurations named by every setting that differs, their
-summary over seeds, paired t-tests against a baseline, and the budget curve. Pure functions of frames: the SQL is in
-dashboard.data, the metric formulas and the t-test in core.evaluate.
+summary over seeds, paired t-tests against a baseline, and the budget curve. Functions of frames (`tests` reads its
+inputs through dashboard.data and is cached): the SQL is in dashboard.data, the metric formulas and the t-test in
+core.evaluate.
 
 A configuration is a run's settings but its seed (dashboard.data.run_settings); `data.comparable_runs` keeps exactly
 one run per (configuration, seed), so every pairing here meets each (seed, session) once.
@@ -15,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 
 from core.evaluate import mean_ci, paired_ttest, per_session
 from dashboard import data
@@ -134,23 +136,48 @@ def summary(values: pd.DataFrame, table: pd.DataFrame, runs: pd.DataFrame, metri
     return out[columns]
 
 
-def significance(values: pd.DataFrame, config: str, baseline: str, metric: str, by: str) -> str:
-    """'▲** p=0.003' style: the paired t-test (core.evaluate.paired_ttest) of `config` against `baseline`.
-    by='seed': pairs are the two configurations' runs of one seed (values: run_values); by='session': pairs are
-    (seed, test session) (values: session_values). 'n/a' with fewer than two pairs or no variation."""
-    if config == baseline:
-        return "baseline"
+def significance(values: pd.DataFrame, baseline: str, metric: str, by: str) -> dict[str, str]:
+    """For every configuration of `values`, '▲** p=0.003' style: the paired t-test (core.evaluate.paired_ttest) of
+    it against `baseline` ('baseline' for itself). by='seed': pairs are the two configurations' runs of one seed
+    (values: run_values); by='session': pairs are (seed, test session) (values: session_values). 'n/a' with fewer
+    than two pairs or no variation. A configuration with two values for one pair is a ValueError (never paired
+    twice)."""
     keys = ["seed"] if by == "seed" else ["seed", "session_id"]
-    a = values.loc[values["label"] == config, keys + [metric]]
-    b = values.loc[values["label"] == baseline, keys + [metric]]
-    pairs = a.merge(b, on=keys, suffixes=("", "_b"), validate="one_to_one").dropna()
-    x, y = pairs[metric].to_numpy(), pairs[f"{metric}_b"].to_numpy()
-    if len(x) < 2 or np.allclose(x - y, (x - y)[0]):
-        return "n/a"
-    test = paired_ttest(x, y)
-    arrow = "▲" if test.mean_difference > 0 else "▼"
-    stars = "**" if test.p_value < 0.01 else "*" if test.p_value < 0.05 else ""
-    return f"{arrow}{stars} p={test.p_value:.3g}"
+    wide = values.pivot(index=keys, columns="label", values=metric)   # raises on a duplicate pair
+    out = {}
+    for config in wide.columns:
+        if config == baseline:
+            out[config] = "baseline"
+            continue
+        if baseline not in wide.columns:
+            out[config] = "n/a"
+            continue
+        pairs = wide[[config, baseline]].dropna().to_numpy()
+        x, y = pairs[:, 0], pairs[:, 1]
+        if len(x) < 2 or np.allclose(x - y, (x - y)[0]):
+            out[config] = "n/a"
+            continue
+        test = paired_ttest(x, y)
+        arrow = "▲" if test.mean_difference > 0 else "▼"
+        stars = "**" if test.p_value < 0.01 else "*" if test.p_value < 0.05 else ""
+        out[config] = f"{arrow}{stars} p={test.p_value:.3g}"
+    return out
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=32)
+def tests(runs: tuple[tuple[str, str, int], ...], baseline: str, metrics: tuple[str, ...], k: int, by: str,
+          db: str) -> dict[str, dict[str, str]]:
+    """metric -> `significance` of every configuration against `baseline`, for runs given as (run_id, label, seed)
+    (one per configuration and seed); by 'seed' from the stored metrics, by 'session' from every run's per-session
+    ranks read in one query. Cached per selection and store (db), so a widget that changes nothing here reruns no
+    test."""
+    frame = pd.DataFrame(list(runs), columns=["run_id", "label", "seed"]).assign(line="")
+    ids = list(frame["run_id"])
+    if by == "seed":
+        values = run_values(data.metrics_long(ids), frame, k)
+    else:
+        values = session_values(data.session_ranks(ids), frame, metrics, k)
+    return {m: significance(values, baseline, m, by) for m in metrics}
 
 
 # ---- the budget curve ------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ so several stores (tests, ALKD_DB) never mix. Writes (cancel of a vanished proce
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -211,7 +212,14 @@ def run_settings(row: Any) -> dict[str, Any]:
 
 def config_key(row: Any) -> str:
     """run_settings(row) as sorted JSON: equal for two runs of one configuration (whatever their seed)."""
-    settings = run_settings(row)
+    fields = tuple(present(row.get(c)) for c in ("config", *RUN_SETTINGS))
+    return _config_key(tuple(v.item() if isinstance(v, np.generic) else v for v in fields))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _config_key(fields: tuple) -> str:
+    """config_key of a row's (config, *RUN_SETTINGS) values: memoised, as every page run keys every stored run."""
+    settings = run_settings(dict(zip(("config", *RUN_SETTINGS), fields)))
     return json.dumps(settings, sort_keys=True, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
 
 

@@ -4,7 +4,9 @@ Fetches ml-100k and seeds a fresh store under a temporary ALKD_HOME: `--groups` 
 2 seeds, openai teacher at list price) plus one newest group of `--big` runs (10 methods x big/10 seeds) that Compare
 opens by default; every LLM run has `--pool` selection rows. Serves the dashboard (scripts/screenshots.serve) and opens
 every page in headless system Chromium (Playwright): `cold` is the first visit (fresh server caches), `warm` the
-second. Target: Compare on the 300-run group < 3 s.
+second. Compare is also measured with the per-session paired t-test on the 300-run group, and on a budget sweep
+(student, random, alkdrec x 4 budgets x 5 seeds) for its budget chart. Target: Compare on the 300-run group < 3 s,
+per-session t-test included.
 
     python scripts/bench_dashboard.py [--groups 100] [--big 300] [--pool 500]
 """
@@ -28,8 +30,16 @@ LLM_METHODS = ("random", "easiest", "hardest", "rad-bc", "alkdrec")
 ALL_METHODS = ("student", "teacher", "tr", "random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec")
 #: page -> (selector that must be drawn, plotly charts the page draws when it is complete)
 CHART = '[data-testid="stPlotlyChart"] .main-svg'
-PAGES = {"home": (CHART, 1), "launch": (CHART, 1), "runs": ('[data-testid="stDataFrame"]', 0), "compare": (CHART, 4),
-         "sessions": ('[data-testid="stTable"]', 0), "costs": (CHART, 2)}
+#: the budget sweep Compare's budget chart is measured on: (student, random, alkdrec) x these budgets x SWEEP_SEEDS
+SWEEP_BUDGETS = (25, 50, 100, 200)
+SWEEP_SEEDS = range(5)
+#: name -> (path, selector that must be drawn, plotly charts the page draws when it is complete). Compare opens the
+#: 300-run group; "compare t/session" with the per-session paired t-test over all its (seed, session) pairs; "budget
+#: chart" on the sweep (bars, the two budget charts, the category mix).
+PAGES = {"home": ("home", CHART, 1), "launch": ("launch", CHART, 1), "runs": ("runs", '[data-testid="stDataFrame"]', 0),
+         "compare": ("compare", CHART, 4), "compare t/session": ("compare?test=session", CHART, 4),
+         "budget chart": ("compare?group=" + ",".join(f"sweep-{b}" for b in SWEEP_BUDGETS), CHART, 4),
+         "sessions": ("sessions", '[data-testid="stTable"]', 0), "costs": ("costs", CHART, 2)}
 
 
 def screenshots_module():
@@ -53,6 +63,10 @@ def seed(groups: int, big: int, pool: int) -> dict[str, int]:
     names = [f"bench-{i:03d}" for i in range(groups)]
     for start in range(0, len(names), 20):
         seed_store(db_path(), groups=names[start:start + 20], methods=LLM_METHODS, seeds=(0, 1), **common)
+    for budget in SWEEP_BUDGETS:   # a budget sweep, one group per budget (as `alkd sweep` names none yet)
+        seed_store(db_path(), groups=(f"sweep-{budget}",), methods=("student", "random", "alkdrec"),
+                   seeds=SWEEP_SEEDS, base_time=pd.Timestamp("2026-05-01", tz="UTC") + pd.Timedelta(hours=budget),
+                   **{**common, "budget": budget})
     seed_store(db_path(), groups=("big",), methods=ALL_METHODS, seeds=range(max(1, big // len(ALL_METHODS))),
                base_time=pd.Timestamp("2026-06-01", tz="UTC"), **common)
     return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0])
@@ -60,12 +74,14 @@ def seed(groups: int, big: int, pool: int) -> dict[str, int]:
 
 
 def measure(page, url: str, selector: str, charts: int, timeout_ms: int = 120_000) -> float:
-    """Seconds from navigation until `selector` is drawn, `charts` plotly charts are drawn and the script ended."""
+    """Seconds from navigation until `selector` is drawn, `charts` plotly charts are drawn (each draws two
+    .main-svg layers: charts are counted, not layers) and the script ended."""
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_selector(selector, timeout=timeout_ms)
     page.wait_for_function(
-        "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= n"
+        "n => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".filter(e => e.querySelector('.main-svg')).length >= n"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", arg=charts, timeout=timeout_ms)
     elapsed = time.perf_counter() - started
     if page.locator('[data-testid="stException"]').count():
@@ -89,13 +105,13 @@ def main() -> None:
         print(f"seeded in {time.perf_counter() - started:.1f} s: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
         rows = []
         with shots.serve({"ALKD_HOME": str(home)}) as url, shots.browser() as page:
-            for name, (selector, charts) in PAGES.items():
-                cold = measure(page, f"{url}/{name}", selector, charts)
-                warm = measure(page, f"{url}/{name}", selector, charts)
+            for name, (path, selector, charts) in PAGES.items():
+                cold = measure(page, f"{url}/{path}", selector, charts)
+                warm = measure(page, f"{url}/{path}", selector, charts)
                 rows.append((name, cold, warm))
-        print(f"\n{'page':<10} {'cold s':>8} {'warm s':>8}  < 3 s")
+        print(f"\n{'page':<18} {'cold s':>8} {'warm s':>8}  < 3 s")
         for name, cold, warm in rows:
-            print(f"{name:<10} {cold:>8.2f} {warm:>8.2f}  {'yes' if max(cold, warm) < 3 else 'NO'}")
+            print(f"{name:<18} {cold:>8.2f} {warm:>8.2f}  {'yes' if max(cold, warm) < 3 else 'NO'}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -17,7 +17,7 @@ runs = data.runs()
 finished = data.comparable_runs(runs)
 finished = finished[finished["ndcg10"].notna() | finished["recall10"].notna()]
 groups = [g for g in finished["groups"].dropna().unique()] if not finished.empty else []
-# links: /compare?group=NAME&dataset=alkdrec-games&backbone=sasrec (comma-separated lists)
+# links: /compare?group=NAME&dataset=alkdrec-games&backbone=sasrec (comma-separated lists; &test=session)
 wanted = {key: [v for v in st.query_params.get(key, "").split(",") if v] for key in ("group", "dataset", "backbone")}
 c = st.columns([2, 3])
 picked_groups = c[0].multiselect("Groups", groups, default=[g for g in wanted["group"] if g in groups] or groups[:1],
@@ -48,17 +48,15 @@ metrics = [m for m in ("recall", "ndcg", "mrr") if m in values.columns]
 order = list(configs.table["config"])
 students = [label for label in order if label == "student" or label.startswith("student · ")]
 baseline = c[1].selectbox("Baseline", order, index=order.index(students[0]) if students else 0, key="baseline")
-test = c[2].radio("Significance test", ["paired t-test over seeds", "paired t-test per session"], key="test")
+tests = ["paired t-test over seeds", "paired t-test per session"]   # ?test=session opens the second
+test = c[2].radio("Significance test", tests, key="test", index=int(st.query_params.get("test") == "session"))
 
 # ---- summary table ------------------------------------------------------------------------------------------------
 summary = analysis.summary(values, configs.table, selected, metrics, k)
-if test.endswith("seeds"):
-    paired, by = values, "seed"
-else:   # every selected run's per-session ranks in one query; the metric per session from core.evaluate
-    paired, by = analysis.session_values(data.session_ranks(list(selected["run_id"])), selected, metrics, k), "session"
+tested = analysis.tests(tuple(zip(selected["run_id"], selected["label"], selected["seed"])), baseline, tuple(metrics),
+                        k, "seed" if test.endswith("seeds") else "session", data.db())
 for m in metrics:
-    summary[f"{analysis.NAMES[m]}@{k} vs {baseline}"] = [analysis.significance(paired, cfg, baseline, m, by)
-                                                         for cfg in summary["config"]]
+    summary[f"{analysis.NAMES[m]}@{k} vs {baseline}"] = summary["config"].map(tested[m]).fillna("n/a")
 st.subheader(f"Mean ± std over seeds (test split, K = {k})")
 st.caption(data.protocol(int(summary["seeds"].max()) if not summary.empty else None).replace("NDCG@K", f"NDCG@{k}")
            .replace("HR@K", f"HR@{k}"))
