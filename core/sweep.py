@@ -137,6 +137,7 @@ class QueueProgress:
         self.run_id, self.queue, self.stage, self.last = run_id, queue, None, 0.0
 
     def __call__(self, stage: str, step: int, total: int, message: str = "") -> None:
+        store.pause_point(f"worker:{stage}")    # tests kill a worker here (inert unless ALKD_TEST_PAUSE names it)
         now = time.monotonic()
         if self.queue is None or (stage == self.stage and now - self.last < PROGRESS_INTERVAL and step < total):
             return
@@ -263,8 +264,9 @@ class LocalExecutor(Executor):
 
 
 def local_ray_env() -> None:
-    """Environment for a Ray started here: its processes bind to 127.0.0.1 (see the README's sweep section)."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    """Environment for a Ray started here: with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 Ray takes 127.0.0.1 as the node
+    address and its processes listen there only (a local Ray is not a cluster; README, sweeps)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 class RayExecutor(Executor):
@@ -275,15 +277,21 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, workers: int | None, threads: int, address: str | None) -> None:
+        self.own = address is None
+        if self.own:
+            local_ray_env()              # before ray is imported: it reads the variable once, at import
         import ray
         from ray.util.queue import Queue
 
-        self.ray, self.threads, self.own = ray, threads, address is None
+        self.ray, self.threads = ray, threads
         env = {k: os.environ[k] for k in ("ALKD_HOME", "ALKD_DB", "ALKD_PRICES") if os.environ.get(k)}
         if self.own:
-            local_ray_env()
+            from ray._private import ray_constants
+            # ray was imported earlier in this process (before the variable was set): its node address would be the
+            # machine's network address; the processes ray.init starts read the variable themselves
+            ray_constants.ENABLE_RAY_CLUSTER = False
             ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1", runtime_env={"env_vars": env})
+                     _node_ip_address="127.0.0.1")
         else:
             ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env})
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
