@@ -50,6 +50,10 @@ def _llm_hits(llm_rankings: Sequence[object], labels: np.ndarray, top_k: int) ->
 
     Vectorised: the lists are read into one int64 array in C and matched against their labels with numpy; only
     answers that are not lists (None, -1) are looked at one by one."""
+    if isinstance(llm_rankings, np.ndarray) and llm_rankings.ndim == 2 and np.issubdtype(llm_rankings.dtype, np.integer):
+        failed = np.full(len(llm_rankings), llm_rankings.shape[1] == 0)    # a matrix of answers: rows of ids
+        label_ids = np.asarray(labels).astype(np.int64)
+        return (llm_rankings[:, :top_k] == label_ids[:, None]).any(axis=1) & ~failed, failed
     rankings = list(llm_rankings)
     n = len(rankings)
     listed = np.fromiter(map(hasattr, rankings, repeat("__len__")), dtype=bool, count=n)
