@@ -55,6 +55,7 @@ from core.stages import (
     query,
     replay_source_dir,
     select_sessions,
+    under,
 )
 from core.teachers.hints import hints_record
 from core.train import window
@@ -95,6 +96,7 @@ class RunFacts(BaseModel):
     calls: int | None = None                     # requests sent to the teacher or its cache (asked_calls)
     launch_usd: dict[str, Any] | None = None     # the launch's cap report (set by `alkd run --launch-usd-cap`)
     model_path: str | None = None                # the saved model (set when the run is stored)
+    resumed: dict[str, Any] | None = None        # attempt facts of a resumed run (core.resume adds them when storing)
 
     def keys(self) -> list[str]:
         """The facts set, in field order."""
@@ -251,8 +253,10 @@ def _ask_teacher(config: RunConfig, spec: Any, loaded: Any, models: Any, ctx: An
     facts.warnings = answers.warnings
     clock.lap("categories")
     # LLMD4Rec can re-ask a live/simulated teacher; the replay teacher has one recorded answer per session.
+    # (its re-asks happen while distilling: reported under that stage)
     ctx.ask = None if provider.name == "replay" else asker(provider, loaded.dataset, sets.options, answers.budget, db,
-                                                            answers.responses, emit, max_calls=config.budget)
+                                                            answers.responses, under("distill", emit),
+                                                            max_calls=config.budget)
     facts.label_leak = label_leak(config, loaded.dataset, sets.options.force_label_in_candidates)
     return _Asked(labelled.frame, sets.candidates, answers)
 

@@ -8,7 +8,7 @@ core.pipeline.run_pipeline chains them:
 - pretrain: the cached (or newly trained) d=100 teacher recommender and d=10 student (Pretrained).
 - difficulty: consistency c_s of every training session under the key model: the pretrained FPMC student (spec
   alkdrec.md §11 #1) or, with `difficulty="teacher"`, this backbone's teacher (Difficulty); memoised per process in a
-  DifficultyCache keyed by the dataset's fingerprint and the key model's training config.
+  DifficultyCache keyed by the dataset's fingerprint and the key model's weights.
 - select: core.selection.select over the training sessions (with the replay teacher only the recorded ones; in
   authors-code mode the authors' recorded picks) (Selected).
 - candidates: the teacher recommender's top-50 of each picked session, window excluded, and the prompt options (the
@@ -25,7 +25,7 @@ core.train reports its epochs under; a reference baseline reports BASELINE_STAGE
 
 from __future__ import annotations
 
-import json
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,15 @@ N_CANDIDATES = 50
 
 def no_progress(stage: str, step: int, total: int, message: str = "") -> None:
     """A Progress that reports nothing."""
+
+
+def under(stage: str, emit: Progress) -> Progress:
+    """`emit` with every event reported under `stage` (a sub-step's own name, e.g. core.train's `train` or LLMD4Rec's
+    `distill round 2`, goes to the front of the message), so a run's events name only STAGES."""
+
+    def report(name: str, step: int, total: int, message: str = "") -> None:
+        emit(stage, step, total, message if name == stage else f"{name}: {message}".rstrip(": "))
+    return report
 
 
 class Clock:
@@ -125,7 +134,7 @@ def load_models(dataset: SessionDataset, backbone: str, seed: int, device: str, 
     """The cached (or newly trained) teacher/student of a backbone; progress events under stage `role`.
     pretrain: TrainConfig settings for both (e.g. {"loss": "ce"})."""
     config = TrainConfig(backbone=backbone, dim=ROLE_DIMS[role], seed=seed, **(pretrain or {}))
-    return train(dataset, config, device=device, progress=progress)
+    return train(dataset, config, device=device, progress=under(role, progress) if progress else None)
 
 
 Loader = Callable[..., TrainResult]   # load_models' signature (tests substitute untrained models)
@@ -162,24 +171,33 @@ def distill_context(config: RunConfig, loaded: Loaded, models: Pretrained, emit:
     the re-asker."""
     return DistillContext(dataset=loaded.dataset, backbone=config.backbone, student=models.student.model,
                           teacher=models.teacher.model, device=loaded.device, seed=config.seed, mode=config.mode,
-                          max_len=loaded.max_len, valid=loaded.valid, params=dict(config.options), progress=emit,
-                          pretrain=models.student.config)
+                          max_len=loaded.max_len, valid=loaded.valid, params=dict(config.options),
+                          progress=under("distill", emit), pretrain=models.student.config)
 
 
 # ---------------------------------------------------------------------------------------------------- difficulty
 
 @dataclass(frozen=True)
 class DifficultyKey:
-    """What determines a pool's consistency values: the dataset (name and content fingerprint), the key model
-    (`student-fpmc` or `teacher`, its backbone and seed, and its training config as JSON) and the device."""
+    """What determines a pool's consistency values: the dataset (name and core.train.fingerprint), the key model
+    (`student-fpmc` or `teacher`, and a SHA-256 of its weights: the same checkpoint loaded again hits, a model
+    trained with other settings does not) and the device."""
 
     dataset: str
     fingerprint: str
     key: str
-    backbone: str
-    seed: int
-    train_config: str
+    weights: str
     device: str
+
+
+def weights_digest(model: SessionModel) -> str:
+    """SHA-256 (hex) of a model's parameters and buffers, in state_dict order (names, dtypes, shapes and bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{value.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()
 
 
 class DifficultyCache:
@@ -240,15 +258,15 @@ def difficulty(config: RunConfig, loaded: Loaded, models: Pretrained, emit: Prog
     loaded with default settings when the run's backbone is another, or this backbone's teacher)."""
     emit("difficulty", 0, 1, f"consistency from the {config.difficulty} key")
     if config.difficulty == "student":
-        name, backbone = "student-fpmc", "fpmc"
+        name = "student-fpmc"
         key_result = models.student if config.backbone == "fpmc" else loader(
-            loaded.dataset, "fpmc", config.seed, config.device, emit, "student")
+            loaded.dataset, "fpmc", config.seed, config.device, under("difficulty", emit), "student")
     elif config.difficulty == "teacher":
-        name, backbone, key_result = "teacher", config.backbone, models.teacher
+        name, key_result = "teacher", models.teacher
     else:
         raise ValueError(f"difficulty must be 'student' or 'teacher', got {config.difficulty!r}")
-    key = DifficultyKey(loaded.dataset.name, fingerprint(loaded.dataset), name, backbone, config.seed,
-                        json.dumps(key_result.config, sort_keys=True, default=str), str(loaded.device))
+    key = DifficultyKey(loaded.dataset.name, fingerprint(loaded.dataset), name, weights_digest(key_result.model),
+                        str(loaded.device))
     ids, values = cache.get(key, lambda: pool_consistency(loaded.dataset, key_result.model, loaded.device))
     emit("difficulty", 1, 1, f"{len(ids)} training sessions")
     return Difficulty(ids, values, name)
