@@ -381,7 +381,7 @@ PAUSE_SECONDS = 120.0
 
 def pause_point(point: str) -> None:
     """A place where tests kill a real process (tests/test_resume.py). Only when the environment holds
-    ALKD_TEST_PAUSE=POINT=MARKER_FILE (POINT e.g. `progress:train`, `progress:query`, `write_run`): the first time
+    ALKD_TEST_PAUSE=POINT=MARKER_FILE (POINT e.g. `progress:teacher`, `progress:distill`, `write_run`): the first time
     this process reaches POINT it writes its pid to MARKER_FILE and sleeps up to PAUSE_SECONDS, so the test can
     SIGKILL it exactly there. Unset (production) it does nothing; it never changes data either way."""
     spec = os.environ.get(PAUSE_ENV)

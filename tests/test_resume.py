@@ -97,7 +97,7 @@ def test_a_run_killed_at_every_stage_resumes_to_one_done_run(csv_dataset, isolat
     server = FakeLLMServer().start()
     try:
         # 1. killed while pre-training the teacher: no checkpoint, no call, no row
-        _kill_at(isolated_home, _run_args(csv_dataset, server.openai_url), "progress:train", tmp_path)
+        _kill_at(isolated_home, _run_args(csv_dataset, server.openai_url), "progress:teacher", tmp_path)
         [run_id] = store.query("SELECT run_id FROM runs")["run_id"].tolist()
         _dead_run_is_failed(run_id)
         assert not server.calls and sum(_result_rows().values()) == 0
