@@ -412,6 +412,7 @@ def _typical_requests(dataset, n: int):
     """n real training sessions as requests (the catalogue's own titles), with 50 candidates by popularity."""
     import numpy as np
 
+    from core.data.domain import domain_of
     from core.pipeline import build_requests
     from core.teachers import PromptOptions
 
@@ -421,7 +422,7 @@ def _typical_requests(dataset, n: int):
     popular = [int(i) for i in np.argsort(-counts) if i > 0][:50]
     if len(popular) < 50:
         popular += [i for i in range(1, dataset.n_items + 1) if i not in popular][:50 - len(popular)]
-    options = PromptOptions(domain=dataset.meta.get("domain") or ("games" if "game" in dataset.name else "movies"))
+    options = PromptOptions(domain=domain_of(dataset.name, dataset.meta))
     candidates = {int(s): tuple(popular) for s in train["session_id"]}
     return build_requests(dataset, train["session_id"].tolist(), candidates, options)
 
