@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import store
+from core import stages, store
 from core.cli_format import parse_pairs, parse_seeds
 from core.model_files import model_path
 from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
 from core.run_spec import LaunchSpec, SpecError, check, estimate_usd, shell
+from core.teachers.keys import api_key
 
 
 # ---- names: read from core's registries (core.registry); the pickers call these at render time ---------------
@@ -152,9 +153,7 @@ def runs() -> pd.DataFrame:
 
 #: the stages a run reports, in the order core.pipeline.run_pipeline goes through them (a baseline: load, fit,
 #: evaluate; a method without the LLM skips difficulty..categories).
-STAGES = ["load", "teacher", "student", "difficulty", "select", "candidates", "query", "categories", "distill",
-          "evaluate"]
-BASELINE_STAGES = ["load", "fit", "evaluate"]
+STAGES, BASELINE_STAGES = list(stages.STAGES), list(stages.BASELINE_STAGES)
 
 
 def run_progress(frame: pd.DataFrame) -> pd.Series:
@@ -788,18 +787,8 @@ def key_status(teacher: str) -> tuple[str | None, str | None]:
     name = KEY_ENV.get(teacher)
     if name is None:
         return None, None
-    value = _key(name)
+    value = api_key(name)
     return name, mask(value) if value else None
-
-
-def _key(name: str) -> str | None:
-    value = os.environ.get(name)
-    if not value:
-        try:
-            value = st.secrets.get(name)
-        except Exception:  # no secrets file
-            value = None
-    return str(value) if value else None
 
 
 def mask(key: str) -> str:
@@ -921,7 +910,7 @@ def _start(spec: LaunchSpec) -> tuple[int, Path, list[str]]:
     for teacher in spec.teacher:
         name = KEY_ENV.get(teacher)
         if name and not env.get(name):  # a key from st.secrets reaches the child only through its environment
-            value = _key(name)
+            value = api_key(name)
             if value:
                 env[name] = value
     with open(log, "ab") as out:
