@@ -1,6 +1,6 @@
 """`alkd run --resume`: real `alkd run` processes SIGKILLed at every stage (pre-training, querying a loopback
-OpenAI-compatible server, distilling, persisting) and resumed end with exactly one done run, no duplicate rows, no
-LLM reply paid twice and usd_spent covering every attempt; refusals are one line.
+OpenAI-compatible server, distilling, persisting) or SIGTERMed, and resumed, end with exactly one done run, no
+duplicate rows, no LLM reply paid twice and usd_spent covering every attempt; refusals are one line.
 
 Kill points: `ALKD_TEST_PAUSE=POINT=MARKER` (core.store.pause_point) makes the process write MARKER and sleep at
 POINT; mid-query the test waits for the server to have answered some calls while others are in flight."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -131,24 +132,38 @@ def test_a_run_killed_at_every_stage_resumes_to_one_done_run(csv_dataset, isolat
         assert (ledger.loc[list(pending["call_key"]), "interrupted_usd"] > 0).all()  # counted as possibly billed
         assert sum(_result_rows().values()) == 0
 
-        # 4. resumed, killed inside the transaction that writes its rows: nothing of it lands
+        # 4. resumed, stopped with SIGTERM at distillation: stored cancelled (resumable too), no traceback
         n_calls = len(server.calls)
+        marker = tmp_path / "sigterm.marker"
+        process = _start(isolated_home, ["run", "--resume", run_id], "progress:distill", marker)
+        try:
+            _wait_for(marker.exists, process)
+            process.send_signal(signal.SIGTERM)
+            output = process.communicate(timeout=60)[0].decode()
+        finally:
+            if process.poll() is None:
+                _kill(process)
+        assert process.returncode == 143 and "Traceback" not in output, output
+        assert store.query("SELECT status FROM runs")["status"].tolist() == ["cancelled"]
+        assert sum(_result_rows().values()) == 0
+
+        # 5. resumed, killed inside the transaction that writes its rows: nothing of it lands
         _kill_at(isolated_home, ["run", "--resume", run_id], "write_run", tmp_path)
         _dead_run_is_failed(run_id)
         assert sum(_result_rows().values()) == 0
 
-        # 5. resumed to the end: every answer from the cache
+        # 6. resumed to the end: every answer from the cache
         process = _start(isolated_home, ["run", "--resume", run_id])
         output = process.communicate(timeout=300)[0].decode()
         assert process.returncode == 0, output
-        assert len(server.calls) == n_calls                             # stages 4 and 5 asked nothing
+        assert len(server.calls) == n_calls                             # attempts 4 to 6 asked nothing
     finally:
         server.stop()
     assert f"{run_id} done" in output and "Traceback" not in output
     runs = store.query("SELECT run_id, status, attempts, usd_spent, prior_usd, n_labelled, config FROM runs")
     assert len(runs) == 1
     run = runs.iloc[0]
-    assert run["status"] == "done" and run["attempts"] == 5
+    assert run["status"] == "done" and run["attempts"] == 6
     rows = _result_rows()
     assert all(rows[t] > 0 for t in RESULT_TABLES), rows
     assert _duplicates() == {t: 0 for t in KEYS}
@@ -162,13 +177,13 @@ def test_a_run_killed_at_every_stage_resumes_to_one_done_run(csv_dataset, isolat
     assert run["usd_spent"] == pytest.approx(billed)
     assert run["prior_usd"] == pytest.approx(billed)                    # the attempts before the last paid it all
     resumed = json.loads(run["config"])["extra"]["resumed"]
-    assert resumed["attempt"] == 5 and resumed["prior_usd"] == pytest.approx(run["prior_usd"])
+    assert resumed["attempt"] == 6 and resumed["prior_usd"] == pytest.approx(run["prior_usd"])
     assert (isolated_home / "models" / f"{run_id}.pt").exists()
 
     # resuming a done run says so in one line and changes nothing
     again = CliRunner().invoke(main, ["run", "--resume", run_id])
     assert again.exit_code == 0 and again.output.strip() == f"run {run_id} is already done; nothing to resume"
-    assert _result_rows() == rows and store.query("SELECT attempts FROM runs")["attempts"][0] == 5
+    assert _result_rows() == rows and store.query("SELECT attempts FROM runs")["attempts"][0] == 6
 
 
 # ---- in-process: refusals in one line, money of earlier attempts -------------------------------------------------
