@@ -123,8 +123,10 @@ else:
     refs = analysis.references(scores, in_cell, metric)
     label = metric.replace("ndcg", "NDCG").replace("recall", "HR").replace("mrr", "MRR")
     cols = st.columns(2)
-    for col, x, title in ((cols[0], "n_labelled", "LLM-labelled sessions"),
-                          (cols[1], "usd", f"USD per run (what-if at {whatif_model} prices where the teacher was free)")):
+    free = bool(points["free"].any())
+    usd_title = "USD spent per run" if not free else f"USD per run, what-if at {whatif_model} prices" \
+        if points["free"].all() else f"USD per run (spent; what-if at {whatif_model} prices where the teacher was free)"
+    for col, x, title in ((cols[0], "n_labelled", "LLM-labelled sessions"), (cols[1], "usd", usd_title)):
         fig = go.Figure()
         for line, part in points.groupby("line", sort=False):
             whatif = x == "usd" and bool(part["free"].all())
@@ -144,7 +146,7 @@ else:
     kept = points[points["kept"] > 0]
     notes = [f"Reference lines: {', '.join(f'{r.name} = {r.config}' for r in refs.itertuples())}."
              if not refs.empty else "No student, teacher or V-SKNN run for reference lines."]
-    if (points["free"]).any():
+    if free:
         notes.append(f"**What-if USD**: dotted lines are runs that paid nothing (simulated or replay teacher, or a free "
                      f"server); their USD is what their labels would cost at **{whatif_model}** list prices, from the "
                      "stored calls' tokens or, without calls (replay), a typical request - not money spent.")

@@ -101,7 +101,7 @@ def budget_charts(at) -> tuple[dict, dict]:
     charts = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     by_title = {spec["layout"].get("xaxis", {}).get("title", {}).get("text"): spec for spec in charts.values()}
     labelled = by_title["LLM-labelled sessions"]
-    usd = next(spec for title, spec in by_title.items() if str(title).startswith("USD per run"))
+    usd = next(spec for title, spec in by_title.items() if str(title).startswith("USD "))
     return labelled, usd
 
 
@@ -172,3 +172,14 @@ def test_whatif_usd_without_calls_is_a_typical_request():
     assert usd == pytest.approx(estimate(100, "openai", "gpt-4o-mini").usd) and usd > 0
     assert analysis.whatif_usd(0, None, None, "gpt-4o-mini") == 0
     assert math.isclose(analysis.whatif_usd(3, 1_000_000, 0, "gpt-4o-mini"), price_for("gpt-4o-mini").input)
+
+
+def test_replay_runs_cost_a_typical_request_at_the_whatif_price(replayed, app):
+    at = app("compare")
+    at.multiselect(key="groups").set_value(["rp"]).run()
+    assert not at.exception
+    _, usd = budget_charts(at)
+    trace = next(t for t in usd["data"] if t["name"] == "alkdrec (what-if $)")
+    # replay runs make no calls: the labels are priced as typical requests (8 labelled sessions per run)
+    assert decode(trace["x"]) == pytest.approx([estimate(8, "openai", analysis.WHATIF_DEFAULT).usd])
+    assert usd["layout"]["xaxis"]["title"]["text"] == f"USD per run, what-if at {analysis.WHATIF_DEFAULT} prices"

@@ -64,7 +64,9 @@ def test_a_full_labelling_is_counted_once_per_pool(seeded, tiny, app):
     compare = app("compare")       # the paid group is the newest: its USD curve is drawn
     titles = [json.loads(c.proto.spec)["layout"].get("xaxis", {}).get("title", {}).get("text")
               for c in compare.get("plotly_chart")]
-    assert titles[1:3] == ["LLM-labelled sessions", "USD spent"]
+    assert titles[1:3] == ["LLM-labelled sessions", "USD spent per run"]
+    spent = next(d for d in json.loads(compare.get("plotly_chart")[2].proto.spec)["data"] if d["name"] == "alkdrec")
+    assert plotted(spent["x"]) == pytest.approx([8 * 0.001])      # what the runs paid, not a what-if
     by_model = frame(at, "provider", "calls").set_index("provider")
     assert by_model.loc["openai", "priced"] == "provider's price"
     assert by_model.loc["openai", "endpoint"] == "provider API"
