@@ -171,3 +171,11 @@ def test_a_reference_run_without_selection_or_curve():
     write_run("ref", tables)
     assert _counts("ref") == {"metrics": 3, "session_results": 5, "training_curves": 0, "selections": 0,
                               "run_candidates": 0, "run_calls": 0}
+
+
+def test_the_arrow_schemas_are_the_store_tables():
+    store.migrate()
+    for name, schema in SCHEMAS.items():
+        columns = store.query("SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+                              " ORDER BY ordinal_position", [name])["column_name"].tolist()
+        assert columns == schema.names, name
