@@ -118,7 +118,8 @@ def tuned_tr(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
 
 
 def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: list[int],
-                  runs: pd.DataFrame | None = None) -> list[Cell]:
+                  runs: pd.DataFrame | None = None, budgets: list = BUDGETS) -> list[Cell]:
+    """The cells to have; budgets: the curve's budgets to plan (a subset of BUDGETS, for shorter invocations)."""
     runs = done_runs() if runs is None else runs
     cells: list[Cell] = []
     for dataset in datasets:
@@ -132,8 +133,8 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
             pool = largest_budget(dataset)
             # the budgets with 5 seeds first, seed-major, then the rest: a grid stopped early has its key comparisons
             # (500 and the largest, with the controls) for its first seeds
-            order = [(seed, b) for seed in seeds for b in FULL_SEED_BUDGETS] + [
-                (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS]
+            order = [(seed, b) for seed in seeds for b in FULL_SEED_BUDGETS if b in budgets] + [
+                (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS and b in budgets]
             for seed, budget in order:
                 size = pool if budget == "pool" else int(budget)
                 cells += [Cell(dataset, b, m, seed, size) for b in backbones for m in CURVE_METHODS]
@@ -455,6 +456,15 @@ def report(output: Path = OUTPUT, plot_path: Path = PLOT) -> str:
     return text
 
 
+def parse_budgets(text: str) -> list:
+    """"500,pool" -> [500, "pool"]; only budgets of BUDGETS."""
+    budgets = [b if b == "pool" else int(b) for b in (part.strip() for part in text.split(",")) if b]
+    unknown = [b for b in budgets if b not in BUDGETS]
+    if unknown:
+        raise SystemExit(f"--budgets: {unknown} not in the grid {BUDGETS}")
+    return budgets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phase", choices=["tune", "gate", "curve", "all"], default="all",
@@ -462,6 +472,8 @@ def main() -> None:
     parser.add_argument("--datasets", default="alkdrec-ml,alkdrec-games")
     parser.add_argument("--backbones", default="fpmc,sasrec")
     parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
+                        help="the curve's budgets to run, a subset of the default (pool = the largest)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="print the `alkd run` commands without running them")
     parser.add_argument("--archive", default=str(ARCHIVE))
@@ -474,7 +486,7 @@ def main() -> None:
         phases = ["tune", "gate", "curve"] if args.phase == "all" else [args.phase]
         for phase in phases:   # planned after the previous phase ran: the gate reads the tuning's result
             run_missing(planned_cells(phase, args.datasets.split(","), args.backbones.split(","),
-                                      parse_seeds(args.seeds)), args.dry_run)
+                                      parse_seeds(args.seeds), budgets=parse_budgets(args.budgets)), args.dry_run)
     done = pd.concat([done_runs(group) for group in (GROUP, *SUPERSEDED)])
     if not done.empty and not args.dry_run:
         store.export_runs(done["run_id"].tolist(), archive)
