@@ -71,28 +71,72 @@ def candidate_mask(batch: SessionBatch, n_columns: int, exclude_seen: bool = Tru
 
 def target_ranks(scores: torch.Tensor, batch: SessionBatch, exclude_seen: bool = True) -> torch.Tensor:
     """scores: (n, n_items + 1) float; returns (n,) int64 0-based rank of each label among its candidates
-    (`candidate_mask`). A NaN score counts as the lowest: a NaN-scored label ranks behind every scored candidate."""
-    scores = masked_scores(scores, batch, exclude_seen)
-    labels = torch.as_tensor(batch.labels)
-    labels = labels.to(scores.device)
-    competing = candidate_mask(batch, scores.shape[1], exclude_seen).to(scores.device)
-    target = scores.gather(1, labels[:, None])
-    ids = torch.arange(scores.shape[1], device=scores.device)[None, :]
-    better = ((scores > target) & competing).sum(1)
-    tied_before = ((scores == target) & (ids < labels[:, None]) & competing).sum(1)
-    return better + tied_before
+    (`candidate_mask`). A NaN score counts as the lowest: a NaN-scored label ranks behind every scored candidate.
+
+    rank = #{candidates scoring above the label} + #{candidates tied with it and of a lower id}. Counted on the raw
+    scores in two passes over the (n, n_items + 1) matrix, then corrected for the (few) window items a candidate
+    set leaves out: the same numbers as counting over `masked_scores` with `candidate_mask`
+    (tests/test_evaluate_ranks.py), without copying the matrix (10^5 items: ~8x less CPU)."""
+    scores = scores.float()
+    device = scores.device
+    n = scores.shape[0]
+    labels = torch.as_tensor(batch.labels).to(device)
+    rows = torch.arange(n, device=device)
+    # the label's score as masked_scores leaves it: NaN -> -inf, and the padding column is -inf
+    target = torch.nan_to_num(scores[rows, labels], nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+    target = torch.where(labels == 0, torch.full_like(target, -torch.inf), target)
+    real = scores[:, 1:]
+    better = _row_counts(real > target[:, None])                  # NaN > t is False, as -inf > t
+    equal = _row_counts(real == target[:, None])
+    # the label itself is one of the `equal` (unless it is padding or NaN): other ties are rare, list those rows
+    own = ((scores[rows, labels] == target) & (labels != 0)).to(equal.dtype)
+    shared = torch.nonzero(equal > own).flatten()
+    equal_at = (real[shared] == target[shared, None]).nonzero()
+    equal_at[:, 0] = shared[equal_at[:, 0]]
+    tied = _count_below_label(equal_at, labels, n)
+    lowest = torch.nonzero(target == -torch.inf).flatten()
+    if len(lowest):                                                # a NaN reads -inf: it ties with a -inf label
+        nan_at = torch.isnan(real[lowest]).nonzero()
+        nan_at[:, 0] = lowest[nan_at[:, 0]]
+        tied = tied + _count_below_label(nan_at, labels, n)
+    if exclude_seen:                                               # take out the window items that were counted
+        window = torch.as_tensor(batch.inputs).to(device)
+        ordered = window.sort(dim=1).values
+        distinct = torch.ones_like(ordered, dtype=torch.bool)
+        distinct[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        left_out = distinct & (ordered != 0) & (ordered != labels[:, None])
+        value = torch.nan_to_num(scores.gather(1, ordered), nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+        better = better - (left_out & (value > target[:, None])).sum(1)
+        tied = tied - (left_out & (value == target[:, None]) & (ordered < labels[:, None])).sum(1)
+    return better + tied
+
+
+def _row_counts(mask: torch.Tensor) -> torch.Tensor:
+    """(n,) int64 number of True per row of an (n, m) bool matrix (numpy's count on the CPU: ~4x torch's sum)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(1)
+
+
+def _count_below_label(positions: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tensor:
+    """positions: (k, 2) (row, column - 1) pairs of `real = scores[:, 1:]`; (n,) int64 count per row of those whose
+    item id (column) is below the row's label."""
+    row, item = positions[:, 0], positions[:, 1] + 1
+    below = row[item < labels[row]]
+    return torch.bincount(below, minlength=n).to(torch.int64)
 
 
 def check_finite(scores: torch.Tensor, batch: SessionBatch) -> None:
     """NonFiniteScores if a real item (column 1..) scores NaN or +inf; -inf (an item ruled out) is allowed."""
     real = scores[:, 1:]
+    if bool((real < torch.inf).all()):                             # one pass: False exactly for NaN and +inf
+        return
     bad = (torch.isnan(real) | torch.isposinf(real)).any(dim=1)
-    if bool(bad.any()):
-        rows = torch.nonzero(bad).flatten()
-        first = int(batch.session_ids[int(rows[0])])
-        kind = "NaN" if bool(torch.isnan(real[rows[0]]).any()) else "+inf"
-        raise NonFiniteScores(f"the model scores items {kind} for {len(rows)} of {len(batch)} sessions (first: "
-                              f"session {first}): it has diverged, so it has no ranking to evaluate")
+    rows = torch.nonzero(bad).flatten()
+    first = int(batch.session_ids[int(rows[0])])
+    kind = "NaN" if bool(torch.isnan(real[rows[0]]).any()) else "+inf"
+    raise NonFiniteScores(f"the model scores items {kind} for {len(rows)} of {len(batch)} sessions (first: "
+                          f"session {first}): it has diverged, so it has no ranking to evaluate")
 
 
 def compat_ndcg_sums(scores: torch.Tensor, batch: SessionBatch, ks: Sequence[int]) -> dict[str, float]:
