@@ -22,19 +22,22 @@ from pydantic import BaseModel, ConfigDict
 
 from core import baselines
 from core.data.dataset import SessionDataset
-from core.distill import get_method
+from core.distill import DistillContext, MethodSpec, get_method
 from core.evaluate import EvalResult
 from core.experiment import evaluate_baseline
 from core.models.base import SessionModel
-from core.run_spec import RunConfig  # the one description of a run (moved there; imported here for old callers)
+from core.run_spec import RunConfig
 from core.stages import (
     BASELINE_STAGES,
     DIFFICULTY_CACHE,
     REPLAY_PREFIX,
     STAGES,
+    Answers,
     Clock,
     DifficultyCache,
+    Loaded,
     NoUsableRankings,
+    Pretrained,
     Progress,
     asked_calls,
     asker,
@@ -221,11 +224,12 @@ class _Asked:
 
     frame: pd.DataFrame
     candidates: dict[int, tuple[int, ...]]
-    answers: Any            # core.stages.Answers
+    answers: Answers
 
 
-def _ask_teacher(config: RunConfig, spec: Any, loaded: Any, models: Any, ctx: Any, clock: Clock, emit: Progress,
-                 facts: RunFacts, *, db: Path | str | None, budget: Any, cache: DifficultyCache) -> _Asked:
+def _ask_teacher(config: RunConfig, spec: MethodSpec, loaded: Loaded, models: Pretrained, ctx: DistillContext,
+                 clock: Clock, emit: Progress, facts: RunFacts, *, db: Path | str | None, budget: Any,
+                 cache: DifficultyCache) -> _Asked:
     """The LLM stages: difficulty -> select -> candidates -> query -> categories; fills ctx (rankings, candidates,
     the re-asker for LLMD4Rec's rounds) and the run's facts."""
     from core.teachers import totals
@@ -261,8 +265,9 @@ def _ask_teacher(config: RunConfig, spec: Any, loaded: Any, models: Any, ctx: An
     return _Asked(labelled.frame, sets.candidates, answers)
 
 
-def _evaluated(config: RunConfig, model: SessionModel, loaded: Any, curve: pd.DataFrame | None, clock: Clock,
+def _evaluated(config: RunConfig, model: SessionModel, loaded: Loaded, curve: pd.DataFrame | None, clock: Clock,
                emit: Progress, facts: RunFacts) -> RunResult:
+    """Stage `evaluate`, then the RunResult."""
     scores = evaluate_model(config, model, loaded, emit)
     clock.lap("evaluate")
     return RunResult(config, scores.test, scores.valid, curve, clock.timings, extra=facts, model=model)
@@ -304,7 +309,26 @@ def _leak(authors_replay: bool, forced_in_prompts: bool, lists: str | None) -> s
     return "filtered" if lists == "in-candidates" and not forced_in_prompts else "forced"
 
 
-__all__ = ["BASELINE_STAGES", "LEAK_TEXT", "NoUsableRankings", "REPLAY_PREFIX", "RunConfig", "RunFacts", "RunResult",
-           "STAGES", "asked_calls", "baselines", "build_requests", "first_round_sessions", "label_leak", "load_models",
-           "make_provider", "pool_consistency", "prompt_options", "replay_source_dir", "run_pipeline",
-           "stored_label_leak", "window"]
+__all__ = [
+    "BASELINE_STAGES",
+    "LEAK_TEXT",
+    "REPLAY_PREFIX",
+    "STAGES",
+    "NoUsableRankings",
+    "RunConfig",
+    "RunFacts",
+    "RunResult",
+    "asked_calls",
+    "baselines",
+    "build_requests",
+    "first_round_sessions",
+    "label_leak",
+    "load_models",
+    "make_provider",
+    "pool_consistency",
+    "prompt_options",
+    "replay_source_dir",
+    "run_pipeline",
+    "stored_label_leak",
+    "window",
+]

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,15 @@ from core.models.base import SessionModel
 from core.selection import categorize, consistency, select
 from core.selection.authors_files import BASE_FILES, recorded_picks, with_recorded_picks
 from core.teachers.hints import run_hints
-from core.train import TrainConfig, TrainResult, fingerprint, model_scorer, pretrain_settings, resolve_device, train
+from core.train import (
+    TrainConfig,
+    TrainResult,
+    fingerprint,
+    model_scorer,
+    pretrain_settings,
+    resolve_device,
+    train,
+)
 
 if TYPE_CHECKING:
     from core.run_spec import RunConfig

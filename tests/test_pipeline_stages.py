@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_data import make_dataset
 
 from core.data.dataset import save_dataset
 from core.distill.common import top_k
@@ -35,28 +36,27 @@ from core.stages import (
     weights_digest,
 )
 from core.train import model_scorer
-from tiny_data import make_dataset
 
 #: pre-training cut to one epoch, so that distillation moves the student on this data
 PRETRAIN = {"max_epochs": 1}
 EPOCHS = {"max_epochs": 3}
 RUNS = {
-    "student": dict(method="student"),
-    "teacher": dict(method="teacher"),
-    "tr": dict(method="tr", options=EPOCHS),
-    "alkdrec": dict(method="alkdrec", teacher="simulated", budget=8, hit_rate=0.5, options=EPOCHS),
-    "alkdrec-teacherkey": dict(method="alkdrec", teacher="simulated", budget=8, hit_rate=0.5, difficulty="teacher",
-                               options=EPOCHS),
+    "student": {"method": "student"},
+    "teacher": {"method": "teacher"},
+    "tr": {"method": "tr", "options": EPOCHS},
+    "alkdrec": {"method": "alkdrec", "teacher": "simulated", "budget": 8, "hit_rate": 0.5, "options": EPOCHS},
+    "alkdrec-teacherkey": {"method": "alkdrec", "teacher": "simulated", "budget": 8, "hit_rate": 0.5,
+                           "difficulty": "teacher", "options": EPOCHS},
     # authors-code mode now pre-trains the authors' FPMC variant (window basket) unless the run sets the basket:
     # setting ours ("last") keeps the model these numbers were taken with
-    "random-forced-authors": dict(method="random", teacher="simulated", budget=6, mode="authors-code",
-                                  options=EPOCHS, pretrain=PRETRAIN | {"basket": "last"}),
-    "llmd4rec": dict(method="llmd4rec", teacher="simulated", budget=8, hit_rate=0.0,
-                     options={"max_epochs": 2, "rounds": 2}),
-    "sknn": dict(method="sknn"),
-    "transitions": dict(method="transitions"),
-    "alkdrec-sasrec": dict(method="alkdrec", backbone="sasrec", teacher="simulated", budget=8, hit_rate=0.5,
-                           options=EPOCHS),
+    "random-forced-authors": {"method": "random", "teacher": "simulated", "budget": 6, "mode": "authors-code",
+                              "options": EPOCHS, "pretrain": PRETRAIN | {"basket": "last"}},
+    "llmd4rec": {"method": "llmd4rec", "teacher": "simulated", "budget": 8, "hit_rate": 0.0,
+                 "options": {"max_epochs": 2, "rounds": 2}},
+    "sknn": {"method": "sknn"},
+    "transitions": {"method": "transitions"},
+    "alkdrec-sasrec": {"method": "alkdrec", "backbone": "sasrec", "teacher": "simulated", "budget": 8,
+                       "hit_rate": 0.5, "options": EPOCHS},
 }
 # Obtained by running these configs (dataset below, pretrain=PRETRAIN, device cpu) with core/pipeline.py as it was
 # before the split into stages (commit c067f80), one process, torch single-threaded: test metrics, valid NDCG@10,
@@ -64,16 +64,16 @@ RUNS = {
 # an FPMC run with other pretrain settings, the old memo (keyed by dataset, seed and device only) handed it that
 # run's difficulty values (test NDCG@10 0.2000041801016436); the stage's cache keys by the key model's weights.
 EXPECTED = {
-    "student": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.6875, "ndcg@20": 0.23242685484217318, "mrr@20": 0.11792833580033657}, 0.10776434746498101, 0, None),  # noqa: E501
-    "teacher": ({"recall@5": 0.15625, "ndcg@5": 0.06181524334411124, "recall@10": 0.625, "ndcg@10": 0.21555228644433402, "recall@20": 0.875, "ndcg@20": 0.2772662946864527, "mrr@20": 0.11373613365800866}, 0.095683517212892, 0, None),  # noqa: E501
-    "tr": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.65625, "ndcg@20": 0.22531215957039338, "mrr@20": 0.11636583580033658}, 0.10776434746498101, 0, None),  # noqa: E501
-    "alkdrec": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.10959593392966532, "recall@20": 0.6875, "ndcg@20": 0.23332785104793893, "mrr@20": 0.11882119294319371}, 0.10847915539544004, 8, [49, 61, 7, 48, 15, 45, 35, 95]),  # noqa: E501
-    "alkdrec-teacherkey": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.10959593392966532, "recall@20": 0.6875, "ndcg@20": 0.23372903250449723, "mrr@20": 0.11911681557821263}, 0.10847915539544004, 8, [32, 75, 73, 67, 8, 35, 48, 81]),  # noqa: E501
-    "random-forced-authors": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.6875, "ndcg@20": 0.23242685484217318, "mrr@20": 0.11792833580033657, "compat_ndcg@5": 0.07595864243979353, "compat_ndcg@10": 0.11388669135785884, "compat_ndcg@20": 0.2905600946930263}, 0.10776434746498101, 6, [26, 84, 87, 46, 81, 25]),  # noqa: E501
-    "llmd4rec": ({"recall@5": 0.15625, "ndcg@5": 0.10230330045215885, "recall@10": 0.25, "ndcg@10": 0.13153434184782434, "recall@20": 0.71875, "ndcg@20": 0.2463802396851394, "mrr@20": 0.12637074545573965}, 0.1382800622474753, 4, [25, 48, 79, 59]),  # noqa: E501
-    "sknn": ({"recall@5": 1.0, "ndcg@5": 0.8493239931919725, "recall@10": 1.0, "ndcg@10": 0.8493239931919725, "recall@20": 1.0, "ndcg@20": 0.8493239931919725, "mrr@20": 0.796875}, 0.7363574972679918, 0, None),  # noqa: E501
-    "transitions": ({"recall@5": 1.0, "ndcg@5": 1.0, "recall@10": 1.0, "ndcg@10": 1.0, "recall@20": 1.0, "ndcg@20": 1.0, "mrr@20": 1.0}, 1.0, 0, None),  # noqa: E501
-    "alkdrec-sasrec": ({"recall@5": 0.21875, "ndcg@5": 0.1171314351056665, "recall@10": 0.46875, "ndcg@10": 0.19628653684460098, "recall@20": 0.78125, "ndcg@20": 0.27449093077509346, "mrr@20": 0.13709695635247104}, 0.1630179390041599, 8, [41, 88, 79, 87, 15, 7, 93, 45]),  # noqa: E501
+    "student": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.6875, "ndcg@20": 0.23242685484217318, "mrr@20": 0.11792833580033657}, 0.10776434746498101, 0, None),
+    "teacher": ({"recall@5": 0.15625, "ndcg@5": 0.06181524334411124, "recall@10": 0.625, "ndcg@10": 0.21555228644433402, "recall@20": 0.875, "ndcg@20": 0.2772662946864527, "mrr@20": 0.11373613365800866}, 0.095683517212892, 0, None),
+    "tr": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.65625, "ndcg@20": 0.22531215957039338, "mrr@20": 0.11636583580033658}, 0.10776434746498101, 0, None),
+    "alkdrec": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.10959593392966532, "recall@20": 0.6875, "ndcg@20": 0.23332785104793893, "mrr@20": 0.11882119294319371}, 0.10847915539544004, 8, [49, 61, 7, 48, 15, 45, 35, 95]),
+    "alkdrec-teacherkey": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.10959593392966532, "recall@20": 0.6875, "ndcg@20": 0.23372903250449723, "mrr@20": 0.11911681557821263}, 0.10847915539544004, 8, [32, 75, 73, 67, 8, 35, 48, 81]),
+    "random-forced-authors": ({"recall@5": 0.125, "ndcg@5": 0.08804779266587295, "recall@10": 0.1875, "ndcg@10": 0.1088811259992063, "recall@20": 0.6875, "ndcg@20": 0.23242685484217318, "mrr@20": 0.11792833580033657, "compat_ndcg@5": 0.07595864243979353, "compat_ndcg@10": 0.11388669135785884, "compat_ndcg@20": 0.2905600946930263}, 0.10776434746498101, 6, [26, 84, 87, 46, 81, 25]),
+    "llmd4rec": ({"recall@5": 0.15625, "ndcg@5": 0.10230330045215885, "recall@10": 0.25, "ndcg@10": 0.13153434184782434, "recall@20": 0.71875, "ndcg@20": 0.2463802396851394, "mrr@20": 0.12637074545573965}, 0.1382800622474753, 4, [25, 48, 79, 59]),
+    "sknn": ({"recall@5": 1.0, "ndcg@5": 0.8493239931919725, "recall@10": 1.0, "ndcg@10": 0.8493239931919725, "recall@20": 1.0, "ndcg@20": 0.8493239931919725, "mrr@20": 0.796875}, 0.7363574972679918, 0, None),
+    "transitions": ({"recall@5": 1.0, "ndcg@5": 1.0, "recall@10": 1.0, "ndcg@10": 1.0, "recall@20": 1.0, "ndcg@20": 1.0, "mrr@20": 1.0}, 1.0, 0, None),
+    "alkdrec-sasrec": ({"recall@5": 0.21875, "ndcg@5": 0.1171314351056665, "recall@10": 0.46875, "ndcg@10": 0.19628653684460098, "recall@20": 0.78125, "ndcg@20": 0.27449093077509346, "mrr@20": 0.13709695635247104}, 0.1630179390041599, 8, [41, 88, 79, 87, 15, 7, 93, 45]),
 }
 #: the stored extra of an LLM run, in order (the dashboard reads config.extra.* from DuckDB)
 LLM_FACTS = ["kind", "teacher_cached", "student_cached", "hints", "strategy", "pool_size", "k_star", "support",
@@ -283,3 +283,25 @@ def test_run_facts_store_only_what_was_set_in_the_historical_order():
         facts.unknown_fact = 1
     facts.distill = {"returned_start": True, "valid_start": 0.1, "valid_best": 0.1}
     assert facts.returned_start and facts.valid_best == 0.1 and not RunFacts().returned_start
+
+
+def test_prompt_options_and_the_names_core_pipeline_keeps():
+    from types import SimpleNamespace
+
+    from core.pipeline import (  # noqa: F401 - the names callers import from core.pipeline
+        REPLAY_PREFIX,
+        NoUsableRankings,
+        RunResult,
+        first_round_sessions,
+        label_leak,
+        make_provider,
+        stored_label_leak,
+    )
+    from core.stages import prompt_options
+
+    games = SimpleNamespace(name="shop", meta={"domain": "games"})
+    assert prompt_options(config(), games).domain == "games"
+    authors = prompt_options(config(mode="authors-code", seed=3), SimpleNamespace(name="Games", meta={}))
+    assert authors.domain == "games" and authors.force_label_in_candidates and authors.candidate_order == "shuffled"
+    assert authors.shuffle_seed == 3
+    assert not prompt_options(config(mode="authors-code", force_label=False), games).force_label_in_candidates
