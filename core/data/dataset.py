@@ -128,15 +128,17 @@ def to_lists(values: np.ndarray, offsets: np.ndarray) -> list[list[Any]]:
 def window_arrays(values: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """The last `max_len` items of each ragged sequence, right-padded with 0: ((n, max_len) int64, (n,) int64 kept
     lengths). values: (total,) int64; offsets: (n + 1,) int64."""
-    n = len(offsets) - 1
-    lengths = np.diff(offsets)
-    kept = np.minimum(lengths, max_len)
-    padded = np.zeros((n, max_len), dtype=np.int64)
-    rows = np.repeat(np.arange(n, dtype=np.int64), kept)
-    first = offsets[1:] - kept                                     # first kept value of each row
+    kept = np.minimum(np.diff(offsets), max_len)
+    return _fill_windows(values, offsets[1:] - kept, kept, max_len), kept.astype(np.int64)
+
+
+def _fill_windows(values: np.ndarray, start: np.ndarray, kept: np.ndarray, max_len: int) -> np.ndarray:
+    """(n, max_len) int64: row i holds values[start[i]:start[i] + kept[i]], right-padded with 0 (one scatter)."""
+    padded = np.zeros((len(start), max_len), dtype=np.int64)
+    rows = np.repeat(np.arange(len(start), dtype=np.int64), kept)
     within = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(kept) - kept, kept)
-    padded[rows, within] = values[np.repeat(first, kept) + within]
-    return padded, kept.astype(np.int64)
+    padded.reshape(-1)[rows * max_len + within] = values[np.repeat(start, kept) + within]
+    return padded
 
 
 def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: np.ndarray, max_len: int) -> SessionBatch:
@@ -170,11 +172,7 @@ def prefix_instances(inputs: Sequence[Sequence[int]], labels: np.ndarray, max_le
     end = first[session] + np.arange(session.size) - np.repeat(np.cumsum(counts) - counts, counts)
     kept = np.minimum(end, max_len)
     start = full_offsets[session] + end - kept                    # first window item of each row in `full`
-    padded = np.zeros((session.size, max_len), dtype=np.int64)
-    for column in range(max_len):                                 # max_len passes over rows, not one per row
-        rows = np.flatnonzero(kept > column)
-        padded[rows, column] = full[start[rows] + column]
-    return padded, kept.astype(np.int64), full[full_offsets[session] + end]
+    return _fill_windows(full, start, kept, max_len), kept.astype(np.int64), full[full_offsets[session] + end]
 
 
 def _map_ids(raw: np.ndarray, index: pd.Index) -> np.ndarray:
