@@ -247,18 +247,28 @@ def config_diff(a: Any, b: Any) -> pd.DataFrame:
                         columns=["setting", "a", "b"])
 
 
-def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs the Compare page counts, from `runs()`: only finished ones (effective 'done': a failed, cancelled or
-    still running run may hold partial metrics) and exactly one per (configuration, seed) - the newest, so a rerun or
-    a copy of a group (another group name, an import) replaces its earlier copy instead of counting twice. Adds
-    column config_key (`config_key`: every setting that makes the configuration)."""
+def finished_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs of `runs()` the Compare page may count: finished ones only (effective 'done': a failed, cancelled or
+    still running run may hold partial metrics), with column config_key (`config_key`: every setting that makes the
+    configuration)."""
     if frame.empty:
         return frame.assign(config_key=pd.Series(dtype=str))
     done = frame[frame["effective"] == "done"].copy()
     done["config_key"] = [config_key(row) for row in done.to_dict("records")]
-    newest = done.sort_values("created_at", ascending=False, kind="stable")
+    return done
+
+
+def one_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Exactly one run per (configuration, seed) of `frame` (rows of finished_runs): the newest, so a rerun or a copy
+    (another group, an import) replaces its earlier copy instead of counting twice."""
+    newest = frame.sort_values("created_at", ascending=False, kind="stable")
     newest = newest.drop_duplicates(["config_key", "seed"], keep="first")
-    return done.loc[done.index.isin(newest.index)]
+    return frame.loc[frame.index.isin(newest.index)]
+
+
+def comparable_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """one_per_seed(finished_runs(frame)): the finished runs of the whole store, one per (configuration, seed)."""
+    return one_per_seed(finished_runs(frame))
 
 
 # ---- costs ----------------------------------------------------------------------------------------------------------
@@ -406,20 +416,22 @@ def headline() -> Headline | None:
     when the store has no such group."""
     from core.evaluate import paired_ttest, per_session
     from core.pipeline import stored_label_leak
-    done = comparable_runs(runs())
+    done = finished_runs(runs())
     done = done[done["ndcg10"].notna() & done["groups"].notna()]
     llm = done[done["method"].isin(LLM_METHODS)]
     for group in llm.sort_values("finished_at", ascending=False)["groups"].drop_duplicates():
         newest = llm[llm["groups"] == group].sort_values("finished_at", ascending=False).iloc[0]
-        same = done[(done["groups"] == group) & (done["dataset"] == newest["dataset"])
-                    & (done["backbone"] == newest["backbone"])]
+        same = one_per_seed(done[(done["groups"] == group) & (done["dataset"] == newest["dataset"])
+                                 & (done["backbone"] == newest["backbone"])])
         methods = set(same["method"])
         if "student" not in methods:
             continue
+        # one configuration per method, its newest run's (a sweep's group holds several budgets or teachers): the
+        # scores are of one configuration and the t-test meets each (seed, session) once
+        latest = same.sort_values("finished_at").groupby("method")["config_key"].last()
+        same = same[same["config_key"] == same["method"].map(latest)]
         method = "alkdrec" if "alkdrec" in methods else str(newest["method"])
         of = same[same["method"] == method]
-        if (of["teacher"] == newest["teacher"]).any():   # a group comparing teachers: the newest run's one
-            of = of[of["teacher"] == newest["teacher"]]
         student = same[same["method"] == "student"]
         seeds = sorted(set(of["seed"]) & set(student["seed"]))
         if not seeds:
@@ -430,7 +442,8 @@ def headline() -> Headline | None:
         ranks["seed"] = ranks["run_id"].map(seed_of)
         ranks["ndcg"] = per_session(ranks["rank"].to_numpy(dtype=np.int64), "ndcg@10")
         pairs = ranks[ranks["run_id"].isin(of["run_id"])].merge(
-            ranks[ranks["run_id"].isin(student["run_id"])], on=["seed", "session_id"], suffixes=("", "_student"))
+            ranks[ranks["run_id"].isin(student["run_id"])], on=["seed", "session_id"], suffixes=("", "_student"),
+            validate="one_to_one")
         p = paired_ttest(pairs["ndcg"], pairs["ndcg_student"]).p_value if len(pairs) > 1 else float("nan")
         teacher = same[same["method"] == "teacher"]
         bars = same.groupby("method", as_index=False).agg(mean=("ndcg10", "mean"), std=("ndcg10", "std"),

@@ -13,8 +13,8 @@ from dashboard import analysis, data
 st.title("Compare")
 
 runs = data.runs()
-# done runs only, one per (configuration, seed): the newest (a rerun replaces its earlier copy)
-finished = data.comparable_runs(runs)
+# done runs only (one per configuration and seed is kept within the selection, below)
+finished = data.finished_runs(runs)
 finished = finished[finished["ndcg10"].notna() | finished["recall10"].notna()]
 groups = [g for g in finished["groups"].dropna().unique()] if not finished.empty else []
 # links: /compare?group=NAME&dataset=alkdrec-games&backbone=sasrec (comma-separated lists; &test=session)
@@ -24,7 +24,8 @@ picked_groups = c[0].multiselect("Groups", groups, default=[g for g in wanted["g
                                  key="groups")
 picked_runs = c[1].multiselect("…or individual runs", list(finished["run_id"]) if not finished.empty else [],
                                key="runs")
-selected = finished[finished["groups"].isin(picked_groups) | finished["run_id"].isin(picked_runs)] \
+# one run per (configuration, seed) of the selection: a rerun or a copy of a group counts once
+selected = data.one_per_seed(finished[finished["groups"].isin(picked_groups) | finished["run_id"].isin(picked_runs)]) \
     if not finished.empty else finished
 c = st.columns(2)
 for col, column, title in ((c[0], "dataset", "Narrow to datasets"), (c[1], "backbone", "Narrow to backbones")):
@@ -106,7 +107,7 @@ else:
     in_cell = selected[(selected["dataset"] == cell[0]) & ((selected["backbone"] == cell[1])
                                                            | selected["method"].isin(data.BASELINES))]
     scored = long
-    vsknn = finished[(finished["method"] == "vsknn") & (finished["dataset"] == cell[0])]
+    vsknn = data.one_per_seed(finished[(finished["method"] == "vsknn") & (finished["dataset"] == cell[0])])
     if not (in_cell["method"] == "vsknn").any() and not vsknn.empty:   # a dataset's reference: any finished one
         in_cell = pd.concat([in_cell, analysis.configurations(vsknn).runs])
         scored = pd.concat([long, data.metrics_long(list(vsknn["run_id"]))])

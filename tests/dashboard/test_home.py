@@ -45,6 +45,28 @@ def test_headline_is_the_latest_comparison_computed_from_the_store(seeded, tiny,
     assert any("full ranking" in t.lower() and "2 seeds" in t for t in texts(at, "caption"))
 
 
+def test_headline_of_a_budget_sweep_is_one_configuration(seeded, app):
+    """A group holding alkdrec at two budgets (a sweep): the headline is the newest budget's runs alone, its t-test
+    pairing each (seed, session) once - not both budgets pooled into one mean and twice the pairs."""
+    with store.write() as con:
+        con.execute("INSERT INTO runs SELECT * REPLACE (run_id || '-b4' AS run_id, 4 AS budget, 4 AS n_labelled,"
+                    " finished_at + INTERVAL 1 HOUR AS finished_at) FROM runs WHERE run_id LIKE 'g1-alkdrec-%'")
+        for table in ("metrics", "session_results"):
+            con.execute(f"INSERT INTO {table} SELECT * REPLACE (run_id || '-b4' AS run_id) FROM {table}"
+                        " WHERE run_id LIKE 'g1-alkdrec-%'")
+        con.execute("UPDATE session_results SET rank = rank + 1 WHERE run_id LIKE '%-b4'")
+        con.execute("UPDATE metrics SET value = value / 2 WHERE run_id LIKE '%-b4'")
+    data.clear_cache()
+    top = data.headline()
+    b4 = [f"g1-alkdrec-s{seed}-b4" for seed in range(3)]
+    expected = store.query("SELECT avg(value) AS v FROM metrics WHERE list_contains(?, run_id) AND split = 'test'"
+                           " AND metric = 'ndcg' AND k = 10", [b4])["v"][0]
+    a, b = ndcg10(b4), ndcg10([f"g1-student-s{seed}" for seed in range(3)])
+    pairs = a.merge(b, on=["seed", "session_id"], suffixes=("", "_s"))
+    assert top.method_ndcg == pytest.approx(expected) and top.labelled == 4 and top.seeds == 3
+    assert top.p == pytest.approx(stats.ttest_rel(pairs["ndcg"], pairs["ndcg_s"]).pvalue)
+
+
 def test_home_without_a_comparison_says_how_to_get_one(isolated_home, app):
     at = app()
     assert any("No finished comparison" in t for t in texts(at, "info"))
