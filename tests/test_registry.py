@@ -207,3 +207,18 @@ def test_a_run_with_the_dummy_backbone_method_and_teacher_goes_through(dummies, 
 def isolated_home_checkpoints() -> Path:
     from core.paths import checkpoints_dir
     return checkpoints_dir() / "csv"
+
+
+def test_a_paid_provider_declares_its_key_where_it_registers(monkeypatch):
+    from core.teachers.keys import key_env, scrub, teacher_key
+    assert key_env() == {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+    register_provider("dummy-paid", default_model="dummy", description="test dummy", key_env="DUMMY_PAID_KEY")(
+        DummyTeacher)
+    try:
+        monkeypatch.setenv("DUMMY_PAID_KEY", "dummy-secret-123456")
+        assert key_env()["dummy-paid"] == "DUMMY_PAID_KEY"
+        assert teacher_key("dummy-paid") == ("DUMMY_PAID_KEY", "dummy-secret-123456")
+        assert "dummy-secret-123456" not in scrub("the key dummy-secret-123456 leaked", patterns=False)
+    finally:
+        PROVIDERS.unregister("dummy-paid")
+    assert "dummy-paid" not in key_env()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from typing import Any
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -18,8 +19,19 @@ _PATTERNS = (
     re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
 )
 REDACTED = "[REDACTED]"
-#: the environment variable (or Streamlit secret) holding each paid provider's key
-KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def key_env() -> dict[str, str]:
+    """teacher -> the environment variable (or Streamlit secret) holding its key, for every paid provider: each
+    declares its own where it registers (core.teachers.providers.register(..., key_env=...))."""
+    from core.teachers.providers import key_envs  # lazy: the provider modules import this one
+    return key_envs()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KEY_ENV":             # the older name of key_env(), read from the provider registry when asked
+        return key_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def remember(secret: str | None) -> None:
@@ -48,14 +60,14 @@ def api_key(name: str) -> str | None:
 
 def teacher_key(teacher: str) -> tuple[str | None, str | None]:
     """(environment variable name, key or None) of a teacher; (None, None) for one that needs no key."""
-    name = KEY_ENV.get(teacher)
+    name = key_env().get(teacher)
     return (name, api_key(name)) if name else (None, None)
 
 
 def scrub(text: object, patterns: bool = True) -> str:
     """`text` as a string with every known key (and, if patterns, anything key-shaped) replaced by [REDACTED]."""
     out = str(text)
-    for name in KEY_ENV.values():
+    for name in key_env().values():
         remember(os.environ.get(name))
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)

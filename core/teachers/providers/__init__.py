@@ -18,10 +18,12 @@ from core.teachers.providers.base import Provider
 
 @dataclass(frozen=True)
 class ProviderEntry:
-    """A registered provider: its class and the model it asks when none is given."""
+    """A registered provider: its class, the model it asks when none is given, and the environment variable (or
+    Streamlit secret) holding its API key (None: it needs none; a provider with a key is a paid one)."""
 
     cls: type[Provider]
     default_model: str
+    key_env: str | None = None
 
 
 PROVIDERS: Registry[ProviderEntry] = Registry(
@@ -29,12 +31,18 @@ PROVIDERS: Registry[ProviderEntry] = Registry(
     first=("openai_api", "anthropic_api", "replay", "simulated", "embedding"))
 
 
-def register(name: str, *, default_model: str, description: str) -> Callable[[type[Provider]], type[Provider]]:
-    """Class decorator: register a Provider subclass as teacher `name`."""
+def register(name: str, *, default_model: str, description: str, key_env: str | None = None
+             ) -> Callable[[type[Provider]], type[Provider]]:
+    """Class decorator: register a Provider subclass as teacher `name` (key_env: its API key's variable)."""
     def deco(cls: type[Provider]) -> type[Provider]:
-        PROVIDERS.register(name, ProviderEntry(cls, default_model), description=description)
+        PROVIDERS.register(name, ProviderEntry(cls, default_model, key_env), description=description)
         return cls
     return deco
+
+
+def key_envs() -> dict[str, str]:
+    """teacher -> the environment variable holding its API key, for every provider that needs one (the paid ones)."""
+    return {e.name: e.value.key_env for e in PROVIDERS.entries() if e.value.key_env}
 
 
 def provider_names() -> list[str]:
@@ -59,5 +67,5 @@ def register_provider(name: str, module: str, cls: str, default: str, descriptio
     register(name, default_model=default, description=description)(getattr(import_module(module), cls))
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "provider_class",
+__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "key_envs", "provider_class",
            "provider_names", "register", "register_provider"]

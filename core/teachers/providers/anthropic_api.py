@@ -46,7 +46,7 @@ def completion_from_message(message: dict[str, Any], prompt_chars: int = 0, late
                       cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0))
 
 
-@register("anthropic", default_model="claude-haiku-4-5",
+@register("anthropic", default_model="claude-haiku-4-5", key_env="ANTHROPIC_API_KEY",
           description="Anthropic Messages API, static prompt block marked for prompt caching")
 class AnthropicProvider(Provider):
     """model: e.g. "claude-haiku-4-5", "claude-sonnet-4-5". base_url: default ANTHROPIC_BASE_URL or Anthropic's

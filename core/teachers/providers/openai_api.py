@@ -54,7 +54,7 @@ def completion_from_dict(body: dict[str, Any], prompt_chars: int = 0, latency_s:
                       cached_input_tokens=int(details.get("cached_tokens") or 0))
 
 
-@register("openai", default_model="gpt-4o-mini",
+@register("openai", default_model="gpt-4o-mini", key_env="OPENAI_API_KEY",
           description="OpenAI Chat Completions (or any OpenAI-compatible server via base_url: Ollama, vLLM, LM Studio)")
 class OpenAIProvider(Provider):
     """model: e.g. "gpt-4-turbo-2024-04-09" (the paper's), "gpt-4o-mini", or a local model name. base_url: e.g.
