@@ -178,3 +178,12 @@ def test_a_saved_dataset_loads_back_as_lists_of_ints(tmp_path):
     expected["items"] = expected["items"].map(lambda a: np.asarray(a, dtype=np.int64).tolist())   # the old reader
     pd.testing.assert_frame_equal(loaded.sessions, expected)
     assert all(type(v) is int for seq in loaded.sessions["items"] for v in seq)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_items_in_order_equals_the_per_item_loop(seed):
+    from core.data.sources.csv_source import items_in_order
+    sessions = sessionize(random_log(seed), by="day", min_length=1, max_length=5)
+    expected = list(dict.fromkeys(item for seq in sessions["items"] for item in seq))   # the replaced loop
+    got = items_in_order(sessions)
+    assert got == expected and [type(v) for v in got] == [type(v) for v in expected]

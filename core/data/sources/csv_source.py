@@ -35,7 +35,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.data.dataset import SessionDataset, from_raw
+from core.data.dataset import SessionDataset, flatten, from_raw, lengths_of
 from core.data.errors import DataError
 from core.data.sessionize import random_split, sessionize, to_session_frame
 from core.data.sources import register
@@ -255,7 +255,7 @@ def make_sessions(log: pd.DataFrame, *, by: str, gap_seconds: float, min_length:
     if log.empty:
         raise DataError("the file holds no interactions", file=file, fix="add interaction rows after the header")
     sessions = sessionize(log, by=by, gap_seconds=gap_seconds, min_length=1, max_length=max_length, dedupe=dedupe)
-    kept = sessions[sessions["items"].map(len) >= min_length].reset_index(drop=True)
+    kept = sessions[lengths_of(sessions["items"]) >= min_length].reset_index(drop=True)
     if kept.empty:
         longest = int(sessions["items"].map(len).max()) if len(sessions) else 0
         raise DataError(f"no sessions left after filtering: {len(sessions)} session(s), the longest has {longest} "
@@ -265,8 +265,8 @@ def make_sessions(log: pd.DataFrame, *, by: str, gap_seconds: float, min_length:
 
 
 def items_in_order(sessions: pd.DataFrame) -> list[str]:
-    """Raw ids of every item in `sessions`, in order of first appearance."""
-    return list(dict.fromkeys(item for seq in sessions["items"] for item in seq))
+    """Raw ids of every item in `sessions`, in order of first appearance (one hash pass, no per-item Python)."""
+    return pd.unique(flatten(sessions["items"])[0]).tolist()
 
 
 def assemble(name: str, source: str, sessions: pd.DataFrame, items: pd.DataFrame, *, file: Path, seed: int,
