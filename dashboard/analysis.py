@@ -57,9 +57,10 @@ def _part(name: str, value: Any) -> str:
 
 @dataclass(frozen=True)
 class Configurations:
-    """runs: the selected runs with columns label (the configuration's name), line (the label without the budget: one budget-chart
-    line) and config_key. table: one row per configuration (config, then the settings that vary in the selection as
-    columns, then label leak and line), in first-seen order. varying: those setting names."""
+    """runs: the selected runs with columns label (the configuration's name), line (the label without the budget: one
+    budget-chart line) and config_key. table: one row per configuration (config, then the settings that vary in the
+    selection as columns, then label leak and line), by method (data.METHODS order) and budget. varying: those
+    setting names."""
 
     runs: pd.DataFrame
     table: pd.DataFrame
@@ -72,17 +73,26 @@ def configurations(runs: pd.DataFrame) -> Configurations:
     A label is the method plus the settings that vary among that method's configurations ('alkdrec · budget 50',
     'student'), so two configurations never share one; lists made with the true next item forced in say 'label
     forced' even when every configuration of the method has them."""
+    rank = {m: i for i, m in enumerate(dict.fromkeys([*data.METHODS, *data.BASELINES]))}
     settings = {key: json.loads(key) for key in dict.fromkeys(runs["config_key"])}
+    settings = dict(sorted(settings.items(), key=lambda item: (
+        rank.get(item[1].get("method"), len(rank)), str(item[1].get("method")),
+        float(item[1].get("budget") or 0), item[0])))
     names = list(dict.fromkeys(name for s in settings.values() for name in s))
-    by_name = {name: [json.dumps(s.get(name), sort_keys=True, default=str) for s in settings.values()]
-               for name in names}
-    varying = [name for name in names if len(set(by_name[name])) > 1]
+    methods = list(dict.fromkeys(s.get("method") for s in settings.values()))
+
+    def values(name: str, keys: Sequence[str]) -> set[str]:
+        return {json.dumps(settings[k].get(name), sort_keys=True, default=str) for k in keys}
+
+    of_method = {m: [k for k, s in settings.items() if s.get("method") == m] for m in methods}
+    # a setting is a column when it takes two values (a method that does not read it, e.g. the student's teacher,
+    # is no second value) or when one method's configurations differ in it
+    varying = [name for name in names if len(values(name, list(settings)) - {"null"}) > 1
+               or any(len(values(name, keys)) > 1 for keys in of_method.values())]
     varying = [n for n in FIRST if n in varying] + sorted(n for n in varying if n not in FIRST)
     labels, lines = {}, {}
-    for method in dict.fromkeys(s.get("method") for s in settings.values()):
-        keys = [k for k, s in settings.items() if s.get("method") == method]
-        own = [n for n in varying if n != "method"
-               and len({json.dumps(settings[k].get(n), sort_keys=True, default=str) for k in keys}) > 1]
+    for method, keys in of_method.items():
+        own = [n for n in varying if n != "method" and len(values(n, keys)) > 1]
         for key in keys:
             s = settings[key]
             parts = [_part(n, s.get(n)) for n in own if n != "label_leak"]
@@ -92,7 +102,7 @@ def configurations(runs: pd.DataFrame) -> Configurations:
             lines[key] = " · ".join([str(method), *[p for n, p in zip([n for n in own if n != "label_leak"], parts)
                                                      if n != "budget"], *tail])
     out = runs.assign(label=runs["config_key"].map(labels), line=runs["config_key"].map(lines))
-    table = pd.DataFrame([{"config": labels[k], **{n: show(settings[k].get(n)) for n in varying},
+    table = pd.DataFrame([{"config": labels[k], **{n: show(settings[k].get(n)) for n in varying if n != "label_leak"},
                            "label leak": settings[k].get("label_leak", "—"), "line": lines[k]} for k in settings])
     return Configurations(out, table, varying)
 

@@ -123,6 +123,8 @@ def test_budget_chart_one_line_per_method_with_ci_references_and_whatif_usd(swee
     assert {"student", "random · budget 4", "random · budget 8", "alkdrec · budget 4", "alkdrec · budget 8"} \
         == set(summary.index)
     assert summary.loc["student", "seeds"] == 2 and "budget" in summary.columns
+    assert "teacher" not in summary.columns      # one teacher: the student's having none is no second value
+    assert list(summary.index[:3]) == ["student", "alkdrec · budget 4", "alkdrec · budget 8"]
     labelled, usd = budget_charts(at)
     lines = {trace["name"]: trace for trace in labelled["data"]}
     assert set(lines) == {"random", "alkdrec"}
