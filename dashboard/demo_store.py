@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from core import store
+from core.distill import method_names
 
-LLM = {"random", "easiest", "hardest", "rad-bc", "dllm2rec", "llmd4rec", "alkdrec"}
+LLM = set(method_names("llm"))      # the methods that ask the LLM teacher (core.distill's registry)
 QUALITY = {"student": 0.10, "teacher": 0.16, "random": 0.12, "alkdrec": 0.14, "popular": 0.05, "easiest": 0.115,
            "hardest": 0.118, "rad-bc": 0.13, "tr": 0.125, "dllm2rec": 0.128, "llmd4rec": 0.126}
 
