@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Iterator, TypeVar, overload
 
@@ -63,6 +64,7 @@ class Registry(Generic[T]):
         self._modules: dict[str, str] = {}          # name -> the package module that registered it
         self._loaded = package is None
         self._loading = False
+        self._lock = threading.RLock()              # the dashboard reads from several threads at once
 
     # ---- writing -------------------------------------------------------------------------------------------------
 
@@ -89,28 +91,36 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         """Remove `name` (tests that register a dummy entry take it out again); absent names are ignored."""
         self._entries.pop(name, None)
+        self._modules.pop(name, None)
 
     # ---- reading -------------------------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Import the package's modules (once), so every entry they declare is registered."""
-        if self._loaded or self._loading:
+        if self._loaded:
             return
-        self._loading = True
-        try:
-            package = importlib.import_module(self.package)  # type: ignore[arg-type]
-            found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
-            order = [*[m for m in self.first if m in found], *[m for m in found if m not in self.first]]
-            for module in order:
-                importlib.import_module(f"{self.package}.{module}")
-            rank = {f"{self.package}.{m}": i for i, m in enumerate(order)}
-            position = {name: i for i, name in enumerate(self._entries)}
-            ordered = sorted(self._entries, key=lambda n: (rank.get(self._modules.get(n, ""), len(rank)),
-                                                           position[n]))
-            self._entries = {name: self._entries[name] for name in ordered}
-            self._loaded = True
-        finally:
-            self._loading = False
+        with self._lock:
+            if self._loaded or self._loading:     # another thread finished it, or a module being imported asks
+                return
+            self._loading = True
+            try:
+                self._import_all()
+                self._loaded = True
+            finally:
+                self._loading = False
+
+    def _import_all(self) -> None:
+        """Import every module of the package (`first` ones first) and order the entries by module."""
+        package = importlib.import_module(self.package)  # type: ignore[arg-type]
+        found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+        order = [*[m for m in self.first if m in found], *[m for m in found if m not in self.first]]
+        for module in order:
+            importlib.import_module(f"{self.package}.{module}")
+        rank = {f"{self.package}.{m}": i for i, m in enumerate(order)}
+        position = {name: i for i, name in enumerate(self._entries)}
+        ordered = sorted(self._entries, key=lambda n: (rank.get(self._modules.get(n, ""), len(rank)),
+                                                       position[n]))
+        self._entries = {name: self._entries[name] for name in ordered}
 
     def _registering_module(self) -> str:
         """The module of this package whose top-level code is registering an entry now (the innermost such frame:
