@@ -13,8 +13,8 @@ everything, which would otherwise read as "nothing beats the label": rank 0 and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

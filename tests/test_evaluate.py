@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from core.data.dataset import to_batch
-from core.evaluate import evaluate, mean_ci, metrics_from_ranks, paired_ttest, per_session, target_ranks, mean_std
+from core.evaluate import (
+    evaluate,
+    mean_ci,
+    mean_std,
+    metrics_from_ranks,
+    paired_ttest,
+    per_session,
+    target_ranks,
+)
 
 
 def batch():
@@ -43,7 +51,7 @@ def test_evaluate_chunks_give_the_same_ranks():
     b = to_batch(np.arange(50), [[i % 7 + 1] for i in range(50)], np.array([(i + 1) % 7 + 1 for i in range(50)]), 2)
     rng = np.random.default_rng(0)
     table = rng.normal(size=(50, 8)).astype(np.float32)
-    score = lambda part: table[part.session_ids]  # noqa: E731
+    score = lambda part: table[part.session_ids]
     assert np.array_equal(evaluate(score, b, chunk=7).ranks, evaluate(score, b, chunk=1000).ranks)
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
+from tiny_data import make_dataset
 
 from core import store
 from core.cli import main
 from core.data.dataset import save_dataset
 from core.paths import dataset_dir
-from tiny_data import make_dataset
 
 
 def invoke(*args: str):

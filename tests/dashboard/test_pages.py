@@ -254,3 +254,15 @@ def test_compare_shows_the_protocol_and_what_differs(seeded, app):
     assert diff.loc["options.lr", "A"] == "0.0001" and diff.loc["options.lr", "B"] == "—"
     assert "model" not in diff.index                                   # equal settings are not listed
     assert data.config_diff('{"a": {"b": 1}, "c": 2}', {"a": {"b": 1}, "c": 2}).empty
+
+
+def test_views_only_lay_out_no_sql_no_metric_formulas():
+    """The pages read through dashboard.data (SQL) and compute through dashboard.analysis / core.evaluate."""
+    import re
+    from pathlib import Path
+    views = Path(data.__file__).parent / "views"
+    for path in sorted(views.glob("*.py")):
+        text = path.read_text()
+        for pattern in (r"\bSELECT\b", r"\bstore\.(query|write)\(", r"\bdata\.read\(", r"log2\(", r"ttest_rel\(",
+                        r"paired_ttest\("):
+            assert not re.search(pattern, text), f"{path.name}: {pattern}"
