@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,7 +57,12 @@ def measure(n_sessions: int, n_items: int, steps: int, eval_sessions: int, seed:
     import torch
 
     from core.data.dataset import load_dataset_dir, prefix_instances, save_dataset
-    from core.data.sources.synthetic import SyntheticConfig, generate, ingest
+    from core.data.sources.synthetic import (
+        SyntheticConfig,
+        SyntheticLog,
+        generate,
+        ingest,
+    )
     from core.evaluate import evaluate
     from core.models import create
     from core.selection import consistency, select
@@ -68,14 +74,14 @@ def measure(n_sessions: int, n_items: int, steps: int, eval_sessions: int, seed:
     generated, out["gen"], out["gen_wall"] = timed(lambda: generate(config))
     out["interactions_generated"] = len(generated.log)
 
-    def ingest_all():
+    def ingest_all(log: SyntheticLog):
         with tempfile.TemporaryDirectory(prefix="alkd-bench-scale-") as folder:
-            path = save_dataset(ingest(generated, config), Path(folder) / "synthetic")
+            path = save_dataset(ingest(log, config), Path(folder) / "synthetic")
             dataset = load_dataset_dir(path)
             window = int(dataset.meta["max_len"])
             return dataset, {name: dataset.split(name, window) for name in ("train", "valid", "test")}
-    (dataset, batches), out["ingest"], out["ingest_wall"] = timed(ingest_all)
-    del generated
+    (dataset, batches), out["ingest"], out["ingest_wall"] = timed(lambda: ingest_all(generated))
+    generated = None                                   # the log is not needed any more: free it before training
     stats = dataset.stats()
     out.update(sessions=stats.n_sessions, interactions=stats.n_interactions, train_sessions=stats.n_train)
 
@@ -89,10 +95,9 @@ def measure(n_sessions: int, n_items: int, steps: int, eval_sessions: int, seed:
     torch.manual_seed(seed)
     model = create("fpmc", dataset.n_items, 10, window)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    tensors = [torch.as_tensor(a) for a in (inputs, lengths, targets)]
     index, rng = batch_indices(len(targets), BATCH), np.random.default_rng(seed)
 
-    def fit() -> None:
+    def fit(tensors: list[torch.Tensor]) -> None:
         model.train()
         for step in range(steps):
             rows = index(step, rng)
@@ -100,9 +105,9 @@ def measure(n_sessions: int, n_items: int, steps: int, eval_sessions: int, seed:
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-    _, train_cpu, train_wall = timed(fit)
+    _, train_cpu, train_wall = timed(lambda: fit([torch.as_tensor(a) for a in (inputs, lengths, targets)]))
     out.update(train_samples_per_s=steps * BATCH / train_cpu, train_wall_samples_per_s=steps * BATCH / train_wall)
-    del inputs, lengths, targets, tensors
+    inputs = lengths = targets = None                 # free the training rows before scoring every session
 
     def all_consistency():
         ids = np.concatenate([b.session_ids for b in batches.values()])
@@ -132,7 +137,7 @@ def run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     command = [sys.executable, __file__, "--child", str(n), "--items", str(args.items), "--steps", str(args.steps),
                "--eval-sessions", str(args.eval_sessions), "--seed", str(args.seed)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"N={n}: the measuring process failed:\n{done.stderr[-2000:]}")
@@ -151,7 +156,8 @@ def table(rows: list[dict[str, Any]], markdown: bool) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths))
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(row) for row in body])
 
 

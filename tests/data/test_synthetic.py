@@ -17,7 +17,13 @@ from core.cli import main
 from core.data import catalog
 from core.data.errors import DataError
 from core.data.sources import all_sources
-from core.data.sources.synthetic import DESCRIPTION, SyntheticConfig, build, generate, ingest
+from core.data.sources.synthetic import (
+    DESCRIPTION,
+    SyntheticConfig,
+    build,
+    generate,
+    ingest,
+)
 from core.evaluate import evaluate
 from core.paths import dataset_dir
 
@@ -86,9 +92,9 @@ def test_fetch_marks_the_dataset_synthetic_on_its_card_and_in_the_store(isolated
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(dataset_name="shop"), "does not say it is synthetic"),
-    (dict(n_sessions="many"), "n_sessions must be an integer"),
-    (dict(n_items=1), "n_items must be at least 2"),
+    ({"dataset_name": "shop"}, "does not say it is synthetic"),
+    ({"n_sessions": "many"}, "n_sessions must be an integer"),
+    ({"n_items": 1}, "n_items must be at least 2"),
 ])
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(DataError, match=message):

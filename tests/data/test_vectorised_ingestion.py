@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_data import make_dataset
 
 from core.data import dataset as data
 from core.data.errors import DataError
 from core.data.sessionize import random_split, sessionize, to_session_frame
 from core.train import training_instances
-from tiny_data import make_dataset
-
 
 # ---- the replaced per-row implementations (the oracle) --------------------------------------------------------
 
@@ -121,7 +120,7 @@ def test_sessionize_and_session_frames_equal_the_per_row_code(seed):
     for by in ("day", "gap"):
         for dedupe in (False, True):
             for min_length in (1, 3):
-                options = dict(by=by, gap_seconds=1800, min_length=min_length, max_length=4, dedupe=dedupe)
+                options = {"by": by, "gap_seconds": 1800, "min_length": min_length, "max_length": 4, "dedupe": dedupe}
                 old, new = old_sessionize(log, **options), sessionize(log, **options)
                 pd.testing.assert_frame_equal(new, old)
                 assert [[type(v) for v in s] for s in new["items"]] == [[type(v) for v in s] for s in old["items"]]
