@@ -28,14 +28,15 @@ import itertools
 import json
 import math
 import shlex
-import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.distill import validate_options
-from core.teachers.keys import key_env   # teacher -> its API key's variable: the paid providers
+from core.teachers.keys import key_env  # teacher -> its API key's variable: the paid providers
 
 
 class RunConfig(BaseModel):
@@ -322,7 +323,7 @@ class LaunchSpec(BaseModel):
 
     # -- building ---------------------------------------------------------------------------------------------------
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> "LaunchSpec":
+    def parse(cls, raw: Mapping[str, Any]) -> LaunchSpec:
         """A spec from a mapping (a launch file's table, flags): plural names read as singular. SpecError (the first
         bad field, one line) instead of pydantic's multi-line ValidationError."""
         spec, errors = cls.parse_all(raw)
@@ -331,7 +332,7 @@ class LaunchSpec(BaseModel):
         return spec  # type: ignore[return-value]
 
     @classmethod
-    def parse_all(cls, raw: Mapping[str, Any]) -> tuple["LaunchSpec | None", list[SpecError]]:
+    def parse_all(cls, raw: Mapping[str, Any]) -> tuple[LaunchSpec | None, list[SpecError]]:
         """(spec, []) or (None, one SpecError per bad field): what a page lists at once."""
         fields: dict[str, Any] = {}
         for key, value in raw.items():
@@ -350,7 +351,7 @@ class LaunchSpec(BaseModel):
         return spec, []
 
     @classmethod
-    def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> "LaunchSpec":
+    def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> LaunchSpec:
         """A launch file (TOML), with `overrides` (fields given on the command line) replacing its values. A file
         that cannot be read or parsed, or a bad field, raises SpecError naming it (field '_file' for the file)."""
         raw = read_toml(path)
@@ -647,5 +648,20 @@ def estimate_usd(spec: LaunchSpec) -> tuple[float, float] | None:
     return per_run, total
 
 
-__all__ = ["FLAGS", "LAUNCH_FIELDS", "LaunchSpec", "PLURALS", "RunConfig", "SWEEP_FIELDS", "SpecError", "check",
-           "estimate_usd", "flag", "pool_size", "read_toml", "seeds_text", "shell", "spec_errors"]
+__all__ = [
+    "FLAGS",
+    "LAUNCH_FIELDS",
+    "PLURALS",
+    "SWEEP_FIELDS",
+    "LaunchSpec",
+    "RunConfig",
+    "SpecError",
+    "check",
+    "estimate_usd",
+    "flag",
+    "pool_size",
+    "read_toml",
+    "seeds_text",
+    "shell",
+    "spec_errors",
+]

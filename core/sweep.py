@@ -28,11 +28,11 @@ import json
 import os
 import signal
 import socket
-import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from core import store
 from core.run_spec import LaunchSpec, RunConfig

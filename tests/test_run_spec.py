@@ -14,7 +14,15 @@ from click.testing import CliRunner
 from core import store
 from core.cli import main
 from core.cli_run import given_flags, run_cmd
-from core.run_spec import LaunchSpec, RunConfig, SpecError, check, estimate_usd, flag, seeds_text
+from core.run_spec import (
+    LaunchSpec,
+    RunConfig,
+    SpecError,
+    check,
+    estimate_usd,
+    flag,
+    seeds_text,
+)
 
 
 def test_run_config_lives_in_run_spec_and_pipeline_still_exports_it():
