@@ -40,7 +40,7 @@ class MethodSpec:
 
 #: every method by name; the reference rows first, then the paper's, then the others (module order)
 METHODS: Registry[MethodSpec] = Registry("method", package="core.distill",
-                                         first=("reference", "alkdrec", "tr", "dllm2rec", "llmd4rec"))
+                                         first=("reference", "tr", "alkdrec", "dllm2rec", "llmd4rec"))
 
 
 def register(name: str, kind: Kind, *, strategy: str | None = None, description: str = ""):
