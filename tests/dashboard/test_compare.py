@@ -185,3 +185,17 @@ def test_replay_runs_cost_a_typical_request_at_the_whatif_price(replayed, app):
     # replay runs make no calls: the labels are priced as typical requests (8 labelled sessions per run)
     assert decode(trace["x"]) == pytest.approx([estimate(8, "openai", analysis.WHATIF_DEFAULT).usd])
     assert usd["layout"]["xaxis"]["title"]["text"] == f"USD per run, what-if at {analysis.WHATIF_DEFAULT} prices"
+
+
+def test_significance_pairs_each_seed_and_session_once_and_refuses_a_second_value():
+    from scipy import stats
+    rows = [(label, seed, session, value) for label, shift in (("a", 0.1), ("b", 0.0))
+            for seed in (0, 1) for session, value in enumerate([0.2, 0.5, 0.1, 0.9, 0.4])
+            for value in [value + shift * (session % 3)]]
+    values = pd.DataFrame(rows, columns=["label", "seed", "session_id", "ndcg"])
+    a, b = values[values["label"] == "a"]["ndcg"], values[values["label"] == "b"]["ndcg"]
+    p = stats.ttest_rel(a.to_numpy(), b.to_numpy()).pvalue
+    assert p < 0.05
+    assert analysis.significance(values, "b", "ndcg", "session") == {"a": f"▲* p={p:.3g}", "b": "baseline"}
+    with pytest.raises(ValueError, match="one run per configuration"):
+        analysis.significance(pd.concat([values, values.head(1)]), "b", "ndcg", "session")
