@@ -5,6 +5,7 @@ that README.md holds exactly them, between the `registry:start` / `registry:end`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -101,11 +102,30 @@ def readme_block() -> str:
     return f"{START}\n{markdown()}{END}"
 
 
+def update_readme(path: Path) -> bool:
+    """Replace the text between the registry markers of `path` with `readme_block()`; True if it changed.
+    ValueError naming the file when it lacks the markers."""
+    text = path.read_text()
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ValueError(f"{path}: no `{START}` ... `{END}` section (fix: add both markers, on lines of their own, "
+                         "where the tables belong)")
+    new = text[:text.index(START)] + readme_block() + text[text.index(END) + len(END):]
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
 @click.command("registry")
 @click.argument("kind", type=click.Choice(KINDS), required=False)
 @click.option("--markdown", "as_markdown", is_flag=True, help="Markdown tables (the README's generated section)")
-def registry_cmd(kind: str | None, as_markdown: bool) -> None:
+@click.option("--update-readme", "readme", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="rewrite the tables between the registry markers of this README")
+def registry_cmd(kind: str | None, as_markdown: bool, readme: Path | None) -> None:
     """List what is registered: backbones, methods, teachers, strategies, baselines, dataset sources."""
+    if readme is not None:
+        changed = update_readme(readme)
+        click.echo(f"{readme}: registry tables {'updated' if changed else 'already current'}")
+        return
     kinds = (kind,) if kind else KINDS
     if as_markdown:
         click.echo(markdown(kinds), nl=False)
@@ -122,4 +142,4 @@ def registry_cmd(kind: str | None, as_markdown: bool) -> None:
         console.print(table)
 
 
-__all__ = ["END", "KINDS", "LISTINGS", "START", "markdown", "readme_block", "registry_cmd"]
+__all__ = ["END", "KINDS", "LISTINGS", "START", "markdown", "readme_block", "registry_cmd", "update_readme"]

@@ -112,8 +112,21 @@ def test_the_readme_tables_are_the_generated_ones():
     text = README.read_text()
     assert text.count(START) == 1 and text.count(END) == 1
     block = text[text.index(START):text.index(END) + len(END)]
-    assert block == readme_block(), "README.md's registry tables are stale: paste `alkd registry --markdown`"
+    assert block == readme_block(), "README's registry tables are stale: run `alkd registry --update-readme README.md`"
     assert CliRunner().invoke(main, ["registry", "--markdown"]).output == markdown()
+
+
+def test_update_readme_rewrites_only_the_marked_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{START}\nold table\n{END}\n\nmore text\n")
+    result = CliRunner().invoke(main, ["registry", "--update-readme", str(readme)])
+    assert result.exit_code == 0 and "updated" in result.output
+    assert readme.read_text() == f"# title\n\n{readme_block()}\n\nmore text\n"
+    assert "already current" in CliRunner().invoke(main, ["registry", "--update-readme", str(readme)]).output
+    readme.write_text("no markers here\n")
+    refused = CliRunner().invoke(main, ["registry", "--update-readme", str(readme)])
+    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1 and "fix:" in refused.output
+    assert readme.read_text() == "no markers here\n"
 
 
 # ---- a new backbone, method and teacher: one registration each -------------------------------------------------
