@@ -448,8 +448,10 @@ def _write_progress(events: Iterable[tuple[str, str, int, int, str]], by_run: di
     running = {c.run_id for c in in_flight.values()}
     latest: dict[str, tuple] = {}
     for event in events:
+        if event[0] not in by_run:          # not a run of this sweep (a stray event): nothing to show
+            continue
         latest[event[0]] = event
-        emit("progress", by_run[event[0]], dict(zip(("stage", "step", "total", "message"), event[1:])))
+        emit("progress", by_run[event[0]], dict(zip(("stage", "step", "total", "message"), event[1:], strict=True)))
     for run_id, (_, stage, step, total, message) in latest.items():
         if run_id in running:
             try:
