@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
 from core.evaluate import EvalResult, NonFiniteScores, evaluate
-from core.models import BACKBONES, SessionModel, backbone_config, create
 from core.model_files import save_atomically
+from core.models import BACKBONES, SessionModel, backbone_config, create
 from core.paths import checkpoints_dir, confined
 
 Progress = Callable[[str, int, int, str], None]

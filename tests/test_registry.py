@@ -17,12 +17,14 @@ from torch import nn
 from core import store
 from core.cli import main
 from core.cli_registry import END, START, markdown, readme_block
-from core.distill import METHODS, DistillResult, register as register_method
+from core.distill import METHODS, DistillResult
+from core.distill import register as register_method
 from core.models import BACKBONES, BackboneConfig, SessionModel
 from core.models.base import mask_of
 from core.models.registry import register as register_backbone
 from core.registry import Registry, UnknownName
-from core.teachers.providers import PROVIDERS, register as register_provider
+from core.teachers.providers import PROVIDERS
+from core.teachers.providers import register as register_provider
 from core.teachers.providers.simulated import SimulatedProvider
 from dashboard import data
 

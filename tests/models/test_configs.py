@@ -8,13 +8,20 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_data import make_dataset
 
 from core.cli import main
 from core.evaluate import evaluate
 from core.model_files import load_model, save_model
 from core.models import BACKBONES, backbone_config, create
-from core.train import TrainConfig, checkpoint_path, load_checkpoint, model_scorer, pretrain_settings, train
-from tiny_data import make_dataset
+from core.train import (
+    TrainConfig,
+    checkpoint_path,
+    load_checkpoint,
+    model_scorer,
+    pretrain_settings,
+    train,
+)
 
 #: Obtained on main at 6ed6131^ (before backbone configs existed), OMP_NUM_THREADS=1, CPU: for each backbone
 #: train(make_dataset(n_sessions=80, n_items=15, seed=3), TrainConfig(backbone=b, dim=8, seed=1, max_epochs=3),
