@@ -186,3 +186,18 @@ def test_items_in_order_equals_the_per_item_loop(seed):
     expected = list(dict.fromkeys(item for seq in sessions["items"] for item in seq))   # the replaced loop
     got = items_in_order(sessions)
     assert got == expected and [type(v) for v in got] == [type(v) for v in expected]
+
+
+def test_a_well_formed_csv_is_checked_without_a_python_row_loop(tmp_path, monkeypatch):
+    from core.data.sources import csv_source
+    good, short = tmp_path / "good.csv", tmp_path / "short.csv"
+    good.write_text('session_id,item_id,timestamp\ns1,"a,b",1\n\ns1,c,2\n')
+    short.write_text("session_id,item_id,timestamp\ns1,a,1\ns1,b\n")
+
+    def no_loop(*args, **kwargs):
+        raise AssertionError("csv.reader was used")
+    monkeypatch.setattr(csv_source.csv, "reader", no_loop)
+    csv_source.check_field_counts(good, ",", "utf-8", csv_source.csv.QUOTE_MINIMAL)
+    monkeypatch.undo()
+    with pytest.raises(DataError, match=r"short\.csv, line 3.*2 fields, but the header line has 3"):
+        csv_source.check_field_counts(short, ",", "utf-8", csv_source.csv.QUOTE_MINIMAL)

@@ -34,6 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as arrow_csv
 
 from core.data.dataset import SessionDataset, flatten, from_raw, lengths_of
 from core.data.errors import DataError
@@ -171,7 +173,10 @@ def _read_table(path: Path, required: Sequence[str], optional: Sequence[str], se
 def check_field_counts(path: Path, sep: str, encoding: str, quoting: int) -> None:
     """Every non-blank row must have as many fields as the header line; DataError naming the first line that does
     not. (pandas would silently pad a short row, and take the extra field of a long first row as the index, shifting
-    every column.) Quoted separators and line breaks count as in pandas; lines are 1-based, the header is line 1."""
+    every column.) Quoted separators and line breaks count as in pandas; lines are 1-based, the header is line 1.
+    A file Arrow's parser reads with every row the header's width needs no line-by-line look (`_widths_agree`)."""
+    if _widths_agree(path, sep, encoding, quoting):
+        return
     with path.open(newline="", encoding=encoding) as handle:
         reader = csv.reader(handle, delimiter=sep, quoting=quoting)
         expected, line = None, 1
@@ -189,6 +194,28 @@ def check_field_counts(path: Path, sep: str, encoding: str, quoting: int) -> Non
         except csv.Error as error:
             raise DataError(f"unreadable row ({error})", file=path, line=reader.line_num,
                             fix=f"save the file as plain text separated by {sep!r}") from None
+
+
+def _widths_agree(path: Path, sep: str, encoding: str, quoting: int) -> bool:
+    """True when Arrow's C parser reads every non-empty row of a UTF-8 file as valid text with the header's number of
+    fields, so `check_field_counts` has nothing to report; False when it cannot say so (another encoding, a row of
+    another width, a whitespace-only line, bytes that are not UTF-8): the line-by-line check then finds what and
+    where."""
+    if encoding.lower().replace("-", "").replace("_", "") != "utf8":
+        return False
+    rejected: list[object] = []
+
+    def reject(row: object) -> str:
+        rejected.append(row)
+        return "skip"
+    parse = arrow_csv.ParseOptions(delimiter=sep, quote_char=False if quoting == csv.QUOTE_NONE else '"',
+                                   newlines_in_values=True, invalid_row_handler=reject)
+    try:
+        table = arrow_csv.read_csv(path, parse_options=parse, convert_options=arrow_csv.ConvertOptions(
+            column_types={}, strings_can_be_null=False, check_utf8=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError):
+        return False
+    return not rejected and not any(pa.types.is_binary(field.type) for field in table.schema)
 
 
 def first_line(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> int:
