@@ -49,6 +49,8 @@ def show(value: Any) -> str:
 
 
 def _part(name: str, value: Any) -> str:
+    if value is None:   # set in another configuration of the method, left at its default here
+        return f"{name}=default"
     if name == "budget":
         return f"budget {show(value)}"
     if name == "label_leak":

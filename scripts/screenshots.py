@@ -32,9 +32,10 @@ SHOTS = ROOT / "docs" / "screenshots"
 CHART = '[data-testid="stPlotlyChart"] .main-svg'
 PAGES = {"home": CHART, "launch": CHART, "runs": '[data-testid="stDataFrame"]', "compare": CHART,
          "sessions": '[data-testid="stDataFrame"]', "costs": '[data-testid="stDataFrame"]'}
-ARCHIVES = [ROOT / "docs" / "reproduction", ROOT / "docs" / "engine_runs"]
+ARCHIVES = [ROOT / "docs" / "reproduction", ROOT / "docs" / "engine_runs", ROOT / "docs" / "budget_runs"]
 #: with --archive: one cell of the reproduction on Compare (5 methods x 5 seeds), not all 353 runs at once
-ARCHIVE_QUERY = {"compare": "?group=reproduce&dataset=alkdrec-games&backbone=sasrec"}
+#: Compare on the budget grid (docs/budget.md's runs): its budget chart with the Student / Teacher / V-SKNN lines
+ARCHIVE_QUERY = {"compare": "?group=budget&dataset=alkdrec-ml&backbone=fpmc"}
 
 
 def free_port() -> int:

@@ -142,7 +142,7 @@ else:
                      "line": {"dash": "dash", "color": "grey"}} for r in refs.itertuples()],
             annotations=[{"xref": "paper", "x": 0, "yref": "y", "y": r.mean, "text": f"{r.name} {r.mean:.4f}",
                           "showarrow": False, "xanchor": "left", "yanchor": "bottom"} for r in refs.itertuples()])
-        fig.update_layout(height=380, xaxis_title=title, yaxis_title=f"test {label} (mean ± 95% CI over seeds)",
+        fig.update_layout(height=380, xaxis_title=title, yaxis_title=f"test {label}, mean ± 95% CI",
                           margin=dict(t=30, b=40, l=50, r=20), legend=dict(orientation="h", y=-0.25))
         col.plotly_chart(fig, key=f"budget_{x}")
     forced = sorted(set(points.loc[points["leak"] == "forced", "line"]))
