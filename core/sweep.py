@@ -178,6 +178,12 @@ def run_cell(run_id: str, config_json: str, save_model: bool, allot_usd: float |
                 "usd_spent": float(getattr(error, "usd_spent", 0.0) or 0.0)}
 
 
+def _import_engine() -> None:
+    """A pool worker's warm-up: the imports every run needs (torch, the pipeline, the persistence)."""
+    import core.persist
+    import core.pipeline  # noqa: F401
+
+
 def _die_with_parent(parent: int) -> None:
     """Pool initializer: the worker is killed when the driver dies (Linux PR_SET_PDEATHSIG), even by SIGKILL."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C reaches the driver, which stops the workers itself
@@ -224,6 +230,12 @@ class LocalExecutor(Executor):
         self._make = lambda: ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
                                                  initargs=(os.getpid(),))
         self.pool = self._make()
+        self._warm()
+
+    def _warm(self) -> None:
+        """Start every worker now, importing the engine in parallel (seconds each), not one by one as cells come."""
+        for _ in range(self.workers):
+            self.pool.submit(_import_engine)
 
     def submit(self, cell: Cell, save_model: bool, allot_usd: float | None) -> Any:
         from concurrent.futures.process import BrokenProcessPool
@@ -232,6 +244,7 @@ class LocalExecutor(Executor):
             return self.pool.submit(run_cell, *args)
         except BrokenProcessPool:       # a worker died earlier: the pool is unusable, start a new one
             self.pool = self._make()
+            self._warm()
             return self.pool.submit(run_cell, *args)
 
     def finished(self, handles: list[Any], timeout: float) -> list[tuple[Any, dict[str, Any]]]:
@@ -411,6 +424,7 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
     def on_signal(signum, _frame):
         raise Cancelled(signum)
 
+    progress = ProgressRows(emit, db)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         while queue or in_flight:
@@ -429,7 +443,8 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
                 emit("start", cell, {"usd_allotted": share})
             for handle, outcome in executor.finished(list(in_flight), timeout=0.3):
                 finish(in_flight.pop(handle), outcome)
-            _write_progress(executor.progress(), by_run, in_flight, emit, db)
+            progress.add(executor.progress(), by_run)
+            progress.flush({c.run_id for c in in_flight.values()})
     except Cancelled as cancel:
         executor.close(kill=True)
         for cell in in_flight.values():
@@ -442,22 +457,42 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
     return report
 
 
-def _write_progress(events: Iterable[tuple[str, str, int, int, str]], by_run: dict[str, Cell],
-                    in_flight: dict[Any, Cell], emit: Callable, db: Path | str | None) -> None:
-    """The latest event per running cell onto its run row (one write each) and to on_event."""
-    running = {c.run_id for c in in_flight.values()}
-    latest: dict[str, tuple] = {}
-    for event in events:
-        if event[0] not in by_run:          # not a run of this sweep (a stray event): nothing to show
-            continue
-        latest[event[0]] = event
-        emit("progress", by_run[event[0]], dict(zip(("stage", "step", "total", "message"), event[1:], strict=True)))
-    for run_id, (_, stage, step, total, message) in latest.items():
-        if run_id in running:
-            try:
-                store.update_progress(run_id, stage, step, total, message, db=db)
-            except Exception:  # noqa: BLE001 - progress never fails the sweep
-                pass
+class ProgressRows:
+    """Progress events onto the run rows: the latest per run, all of them in one transaction at most every
+    `interval` seconds (a DuckDB connection per event would cost the driver a core while the workers compute)."""
+
+    def __init__(self, emit: Callable, db: Path | str | None, interval: float = 1.0) -> None:
+        self.emit, self.db, self.interval = emit, db, interval
+        self.pending: dict[str, tuple] = {}
+        self.last = 0.0
+
+    def add(self, events: Iterable[tuple[str, str, int, int, str]], by_run: dict[str, Cell]) -> None:
+        for event in events:
+            if event[0] not in by_run:          # not a run of this sweep (a stray event): nothing to show
+                continue
+            self.pending[event[0]] = event
+            self.emit("progress", by_run[event[0]],
+                      dict(zip(("stage", "step", "total", "message"), event[1:], strict=True)))
+
+    def flush(self, running: set[str], force: bool = False) -> None:
+        """Write the pending events of runs still running (a finished run's row is final)."""
+        now = time.monotonic()
+        if not self.pending or (not force and now - self.last < self.interval):
+            return
+        self.last = now
+        rows = [e for run_id, e in self.pending.items() if run_id in running]
+        self.pending.clear()
+        if not rows:
+            return
+        try:
+            stamp = store.now()
+            with store.write(self.db) as con:
+                for run_id, stage, step, total, message in rows:
+                    con.execute("UPDATE runs SET stage = ?, step = ?, total = ?, message = ?, updated_at = ?"
+                                " WHERE run_id = ? AND status = 'running'",
+                                [stage, step, total, message, stamp, run_id])
+        except Exception:  # noqa: BLE001, S110 - progress never fails the sweep
+            pass
 
 
 def make_executor(name: str, workers: int | None, threads: int | None, address: str | None) -> Executor:
