@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from core import store
 
 
@@ -93,7 +95,8 @@ def plan_resume(run_id: str, db: Path | str | None = None) -> ResumePlan:
         raise ResumeRefused(f"run {run_id} is a {row['kind']!r} run; only `alkd run` runs resume (fix: run "
                             "`alkd train` / `alkd evaluate` again)")
     config = stored_config(run_id, row["config"])
-    prior = float(row["prior_usd"] or 0.0) + store.attempt_usd(run_id, db)
+    earlier = 0.0 if pd.isna(row["prior_usd"]) else float(row["prior_usd"])   # NULL in a row older than the column
+    prior = earlier + store.attempt_usd(run_id, db)
     attempt = store.claim_run(run_id, os.getpid(), prior, db)
     if attempt is None:      # another process resumed it between our read and our write
         raise ResumeRefused(f"run {run_id} was resumed by another process meanwhile; nothing to do")
