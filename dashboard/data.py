@@ -122,7 +122,8 @@ SELECT r.run_id, r.status, r.stage, r.step, r.total, r.message, r.pid, r.pid_sta
        r.seed, r.budget, r.usd_cap, coalesce(r.usd_spent, 0) AS usd_spent, coalesce(r.n_labelled, 0) AS n_labelled,
        r.groups, r.tags, r.kind, r.created_at, r.updated_at, r.finished_at, m.ndcg10, m.recall10,
        TRY_CAST(json_extract(r.config, '$.extra.distill.best_epoch') AS BIGINT) AS best_epoch,
-       TRY_CAST(json_extract(r.config, '$.extra.distill.returned_start') AS BOOLEAN) AS returned_start
+       TRY_CAST(json_extract(r.config, '$.extra.distill.returned_start') AS BOOLEAN) AS returned_start,
+       json_extract_string(r.config, '$.extra.label_leak') AS label_leak
 FROM runs r LEFT JOIN (
     SELECT run_id, max(value) FILTER (WHERE metric = 'ndcg' AND k = 10) AS ndcg10,
            max(value) FILTER (WHERE metric = 'recall' AND k = 10) AS recall10

@@ -229,7 +229,8 @@ def test_runs_progress_is_over_the_whole_run_and_best_epoch_is_shown(seeded, app
         con.execute("UPDATE runs SET status = 'cancelled', stage = 'query', step = 2, total = 4"
                     " WHERE run_id = 'g1-alkdrec-s1'")
     config = json.loads(store.query("SELECT config FROM runs WHERE run_id = 'g1-random-s2'")["config"][0])
-    config["extra"] = {"distill": {"best_epoch": 0, "returned_start": True, "valid_start": 0.1, "valid_best": 0.1}}
+    config["extra"] = {"distill": {"best_epoch": 0, "returned_start": True, "valid_start": 0.1, "valid_best": 0.1},
+                       "label_leak": "forced"}
     store.set_run_fields("g1-random-s2", config=config)
     at = app("runs")
     table = at.dataframe[0].value.set_index("run_id")
@@ -238,6 +239,7 @@ def test_runs_progress_is_over_the_whole_run_and_best_epoch_is_shown(seeded, app
     assert table.loc["g1-alkdrec-s1", "progress"] == pytest.approx((data.STAGES.index("query") + 0.5) / stages)
     assert table.loc["g1-student-s0", "progress"] == 1.0
     assert table.loc["g1-random-s2", "best_epoch"] == 0 and table.loc["g1-random-s2", "returned_start"]
+    assert table.loc["g1-random-s2", "label_leak"] == "forced"
     assert list(table.columns).index("ndcg10") <= 6                                  # on screen at 1,400 px
 
 
