@@ -264,12 +264,14 @@ class Difficulty:
 def difficulty(config: RunConfig, loaded: Loaded, models: Pretrained, emit: Progress = no_progress, *,
                loader: Loader = load_models, cache: DifficultyCache = DIFFICULTY_CACHE) -> Difficulty:
     """Stage `difficulty`: c_s of every training session under the key model (`config.difficulty`: the FPMC student,
-    loaded with default settings when the run's backbone is another, or this backbone's teacher)."""
+    loaded with default settings (the authors' variant in authors-code mode) when the run's backbone is another, or
+    this backbone's teacher)."""
     emit("difficulty", 0, 1, f"consistency from the {config.difficulty} key")
     if config.difficulty == "student":
         name = "student-fpmc"
         key_result = models.student if config.backbone == "fpmc" else loader(
-            loaded.dataset, "fpmc", config.seed, config.device, under("difficulty", emit), "student")
+            loaded.dataset, "fpmc", config.seed, config.device, under("difficulty", emit), "student",
+            pretrain_settings("fpmc", None, config.mode))
     elif config.difficulty == "teacher":
         name, key_result = "teacher", models.teacher
     else:

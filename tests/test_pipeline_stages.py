@@ -27,6 +27,7 @@ from core.stages import (
     distill_context,
     evaluate_model,
     load,
+    load_models,
     make_provider,
     pool_consistency,
     pretrain,
@@ -168,6 +169,22 @@ def test_difficulty_is_memoised_by_the_key_models_weights(tiny_fetched):
     assert difficulty(config(difficulty="teacher"), loaded, models, cache=cache).key == "teacher"
     with pytest.raises(ValueError, match="difficulty must be"):
         difficulty(config(difficulty="nope"), loaded, models, cache=cache)
+
+
+
+def test_the_difficulty_key_of_another_backbone_is_the_authors_fpmc_in_authors_code_mode(tiny_fetched):
+    """With a SASRec run the key model is an FPMC student loaded apart: in authors-code mode its authors' variant."""
+    asked = []
+
+    def loader(dataset, backbone, seed, device, progress, role, pretrain=None):
+        asked.append((backbone, role, pretrain))
+        return load_models(dataset, backbone, seed, device, None, role, pretrain)
+    for mode in ("paper", "authors-code"):
+        cfg = config(backbone="sasrec", mode=mode)
+        loaded = load(cfg)
+        difficulty(cfg, loaded, pretrain(cfg, loaded), loader=loader, cache=DifficultyCache())
+    assert [a[2] for a in asked] == [{}, {"backbone_config": {"basket": "window"}}]
+    assert all(a[:2] == ("fpmc", "student") for a in asked)
 
 
 class Recorded:
