@@ -38,6 +38,7 @@ import torch
 
 from core.data import catalog
 from core.data.dataset import SessionBatch, SessionDataset
+from core.data.sources.alkdrec import PREFIX as REPLAY_PREFIX   # dataset -> the authors' folder of its recorded lists
 from core.data.domain import domain_of
 from core.distill import DEFAULTS as DISTILL_DEFAULTS
 from core.distill import DistillContext
@@ -71,8 +72,6 @@ STAGES = ("load", "teacher", "student", "difficulty", "select", "candidates", "q
           "evaluate")
 #: those of a reference baseline (popular, transitions, sknn, vsknn)
 BASELINE_STAGES = ("load", "fit", "evaluate")
-#: the authors' file prefix of each alkdrec dataset (their recorded GPT-4 rankings, ML/ and Games/)
-REPLAY_PREFIX = {"alkdrec-ml": "ML", "alkdrec-games": "Games"}
 #: candidates the teacher recommender proposes per session (kappa)
 N_CANDIDATES = 50
 
