@@ -576,7 +576,7 @@ def check(spec: LaunchSpec) -> list[SpecError]:
             errors.append(SpecError("budget", f"{max(too_big)} exceeds the pool: {name} has {pool} training sessions",
                                     f"a budget of at most {pool}"))
         if llm and "replay" in spec.teacher and not any(spec.replay_path):
-            from core.pipeline import REPLAY_PREFIX
+            from core.data.sources.alkdrec import PREFIX as REPLAY_PREFIX
             if name not in REPLAY_PREFIX:
                 errors.append(SpecError("teacher", f"the replay teacher has no recorded rankings for dataset {name!r} "
                                         f"(they exist for {', '.join(REPLAY_PREFIX)})",
