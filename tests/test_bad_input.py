@@ -5,7 +5,7 @@ count and every file under the data folder, byte for byte).
 Cases by where the input comes from: command-line flags (`alkd run`, `train`, `evaluate`, `data fetch`, `hints`,
 `estimate`, `recommend`, `runs`), files (CSV, JSON lines, the authors' pickles, .pt models, Parquet exports),
 environment (ALKD_DB, ALKD_HOME), prices (ALKD_PRICES), server replies (a loopback OpenAI-compatible server,
-core.teachers.fakeserver) and dashboard values (the Launch page's checks, dashboard.data.launch_problems: core.run_spec).
+tests/fakeserver.py) and dashboard values (the Launch page's checks, dashboard.data.launch_problems: core.run_spec).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from core import store
 from core.cli import main
-from core.teachers.fakeserver import FakeLLMServer, FakeReply
+from fakeserver import FakeLLMServer, FakeReply
 from tiny_data import write_sessions_csv
 
 FAKE_KEY = "sk-test-BADINPUT-0123456789abcdef"

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from core import store
 from core.cli import main
 from core.persist import RESULT_TABLES
-from core.teachers.fakeserver import FakeLLMServer
+from fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdef"

@@ -2,7 +2,7 @@
 
 The store holds the three kinds of runs a demo meets: simulated runs, replay runs (no llm_calls row: their answers
 are the recorded file) moved in from another store with export/import, and a real `alkd run` against a loopback
-OpenAI-compatible server (core.teachers.fakeserver), launched from the Launch page. Every page is opened (Home at /
+OpenAI-compatible server (tests/fakeserver.py), launched from the Launch page. Every page is opened (Home at /
 and /home too) and must show no exception and no "Page not found"; Sessions must show the replay run's recorded
 ranking with the true next item highlighted. Screenshots go to a temp folder (docs/screenshots/ with
 ALKD_SCREENSHOTS=1).
@@ -23,7 +23,7 @@ import pytest
 
 from core import store
 from core.paths import db_path
-from core.teachers.fakeserver import FakeLLMServer
+from fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")

@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 import pytest
 from teacher_helpers import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, make_request
 
-from core.teachers.fakeserver import Behaviour, FakeLLMServer
+from fakeserver import Behaviour, FakeLLMServer
 from core.teachers.types import RankRequest
 
 

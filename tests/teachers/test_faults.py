@@ -19,7 +19,7 @@ import pytest
 
 from core import store
 from core.teachers import Budget, cache, get_provider
-from core.teachers.fakeserver import FakeLLMServer, FakeReply
+from fakeserver import FakeLLMServer, FakeReply
 from core.teachers.runner import CIRCUIT_BREAKER, _key_for, reply_char_limit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import pytest
 
 from core import store
 from core.teachers import Budget, get_provider
-from core.teachers.fakeserver import FakeReply
+from fakeserver import FakeReply
 
 
 def test_openai_batch_half_price_and_shared_cache(db, fake_server, requests_for):

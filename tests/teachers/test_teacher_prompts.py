@@ -95,7 +95,7 @@ def test_default_hints_by_domain(db):
 
 def test_summarize_hints_stores_versions(db, fake_server):
     reply = "1. Franchise: sequels follow.\n2. Genre: same genres.\n3. Era: same decade.\n4. Repeats: special editions."
-    server = fake_server(lambda call: __import__("core.teachers.fakeserver", fromlist=["FakeReply"]).FakeReply(
+    server = fake_server(lambda call: __import__("fakeserver", fromlist=["FakeReply"]).FakeReply(
         text=reply))
     provider = get_provider("openai", base_url=server.openai_url)
     cases = [(["Alien", '"]} evil'], ["Aliens", "Predator"]) for _ in range(20)]

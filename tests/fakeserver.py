@@ -1,4 +1,4 @@
-"""A loopback stand-in for the OpenAI and Anthropic HTTP APIs, for tests, benchmarks and offline demos.
+"""A loopback stand-in for the OpenAI and Anthropic HTTP APIs, for tests and benchmarks (not part of the product).
 
 It speaks just enough of the wire formats for the official SDKs: OpenAI `/v1/chat/completions`, `/v1/files`,
 `/v1/batches`; Anthropic `/v1/messages`, `/v1/messages/batches` (+ results). By default it answers a ranking prompt
