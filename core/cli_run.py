@@ -196,7 +196,6 @@ def run_cmd(config_path: Path | None, resume_id: str | None = None, **flags: Any
     """Distil into the student with each METHOD and seed (every run of the launch, one after another); one stored run
     each. `--config RUN.toml` gives the launch as a file (flags override it); `alkd sweep` runs a grid in parallel."""
     if resume_id is not None:
-        from core.resume import resume_command
         extra_flags = ["--" + f.replace("_", "-") for f in sorted(set(given_flags(**flags)) - {"save_model"})]
         if extra_flags or config_path:
             raise click.UsageError("--resume continues a run with its stored config; drop "
@@ -427,5 +426,59 @@ def _typical_requests(dataset, n: int):
     return build_requests(dataset, train["session_id"].tolist(), candidates, options)
 
 
+def resume_command(run_id: str, save_model: bool = True) -> None:
+    """`alkd run --resume RUN_ID`: one line when there is nothing to do (done: exit 0; unknown, running: an
+    `Error:` line); else the run again, as `alkd run` does it (progress on the Runs page, SIGTERM/SIGINT cancel it,
+    an exception marks it failed with its message)."""
+    import json
+
+    from core.resume import ResumeRefused, plan_resume, resume_run
+    from core.teachers import Budget
+
+    try:
+        plan = plan_resume(run_id)
+    except ResumeRefused as refused:
+        if refused.done:
+            console.print(str(refused), markup=False, highlight=False)
+            return
+        raise click.ClickException(str(refused)) from None
+    config = plan.config
+    console.print(f"[bold]{run_id}[/bold]: resuming {config.method} seed {config.seed} (attempt {plan.attempt}"
+                  + (f", ${plan.prior_usd:.4f} paid by earlier attempts" if plan.prior_usd else "") + ")")
+    launch = Budget()
+
+    def on_signal(signum, _frame):
+        launch.stop(f"cancelled by {signal.Signals(signum).name}")
+        raise Cancelled(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result, tables = resume_run(plan, ProgressWriter(run_id), save_model=save_model, budget=launch)
+    except Cancelled as cancel:
+        store.finish_run(run_id, "cancelled", message=f"cancelled by {cancel}")
+        console.print(f"[yellow]cancelled ({cancel})[/yellow]")
+        sys.exit(130 if cancel.signum == signal.SIGINT else 143)
+    except Exception as error:  # noqa: BLE001 - stored as the run's failure, said in one line
+        spent = getattr(error, "usd_spent", None)
+        if spent or plan.prior_usd:
+            store.set_run_fields(run_id, usd_spent=plan.prior_usd + float(spent or 0.0))
+        store.finish_run(run_id, "failed", message=f"{type(error).__name__}: {error}"[:500])
+        if os.environ.get("ALKD_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        raise click.ClickException(f"{run_id} failed again: {type(error).__name__}: {error}") from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    _say_money(result.extra)
+    note = json.loads(tables.config_json)["extra"]["resumed"]["message"]
+    if note:
+        console.print(f"  all attempts: {note}", markup=False, highlight=False)
+    console.print(metrics_table(f"{config.dataset} {config.backbone} ({config.teacher}, {config.mode}): test",
+                                [(f"{config.method} s{config.seed}", result.test.metrics)]))
+    console.print(f"{run_id} done: ${tables.usd_spent:.4f} over {plan.attempt} attempts", markup=False,
+                  highlight=False)
+
+
 __all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "given_flags", "launch_spec", "parse_methods", "parse_ratios",
-           "parse_seeds", "persist_result", "run_cmd", "spec_flags", "sweep_cmd"]
+           "parse_seeds", "persist_result", "resume_command", "run_cmd", "spec_flags", "sweep_cmd"]
