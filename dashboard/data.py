@@ -37,7 +37,7 @@ from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
 from core.run_spec import LaunchSpec, SpecError, check, estimate_usd, shell
 from core.teachers.keys import api_key
-from core.teachers.keys import key_env
+from core.teachers.providers import key_envs
 
 
 # ---- names: read from core's registries (core.registry); the pickers call these at render time ---------------
@@ -82,7 +82,7 @@ ALL_METHODS = METHODS + BASELINES
 #: methods that send pool sessions to the LLM teacher (the others cost nothing).
 LLM_METHODS = llm_method_options()
 TEACHERS = teacher_options()
-KEY_ENV = key_env()      # teacher -> its API key's variable, for the paid providers (core.teachers.providers)
+KEY_ENV = key_envs()     # teacher -> its API key's variable, for the paid providers (core.teachers.providers)
 DEMO_METHODS = ["student", "teacher", "random", "alkdrec"]
 CATEGORIES = ["effective", "similar", "incorrect"]
 STORE_TABLES = store.RUN_TABLES

@@ -225,7 +225,9 @@ def isolated_home_checkpoints() -> Path:
 
 
 def test_a_paid_provider_declares_its_key_where_it_registers(monkeypatch):
-    from core.teachers.keys import key_env, scrub, teacher_key
+    from core.teachers.keys import scrub
+    from core.teachers.providers import key_envs as key_env
+    from core.teachers.providers import teacher_key
     assert key_env() == {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
     register_provider("dummy-paid", default_model="dummy", description="test dummy", key_env="DUMMY_PAID_KEY")(
         DummyTeacher)

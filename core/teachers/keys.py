@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -19,19 +18,16 @@ _PATTERNS = (
     re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
 )
 REDACTED = "[REDACTED]"
+#: environment variables whose values scrub always removes (besides those a provider declares): *_KEY, *_TOKEN,
+#: *_SECRET, read at every scrub, so a key is scrubbed even before any provider module was imported
+SECRET_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET)$")
+_declared: set[str] = set()
 
 
-def key_env() -> dict[str, str]:
-    """teacher -> the environment variable (or Streamlit secret) holding its key, for every paid provider: each
-    declares its own where it registers (core.teachers.providers.register(..., key_env=...))."""
-    from core.teachers.providers import key_envs  # lazy: the provider modules import this one
-    return key_envs()
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KEY_ENV":             # the older name of key_env(), read from the provider registry when asked
-        return key_env()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def declare(variable: str) -> None:
+    """A provider's API-key variable (core.teachers.providers.register(..., key_env=...)): scrub removes its value."""
+    with _lock:
+        _declared.add(variable)
 
 
 def remember(secret: str | None) -> None:
@@ -58,17 +54,14 @@ def api_key(name: str) -> str | None:
     return value
 
 
-def teacher_key(teacher: str) -> tuple[str | None, str | None]:
-    """(environment variable name, key or None) of a teacher; (None, None) for one that needs no key."""
-    name = key_env().get(teacher)
-    return (name, api_key(name)) if name else (None, None)
-
-
 def scrub(text: object, patterns: bool = True) -> str:
     """`text` as a string with every known key (and, if patterns, anything key-shaped) replaced by [REDACTED]."""
     out = str(text)
-    for name in key_env().values():
-        remember(os.environ.get(name))
+    with _lock:
+        declared = set(_declared)
+    for name, value in os.environ.items():
+        if name in declared or SECRET_NAME.search(name) and len(value) >= 8:
+            remember(value)
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)
     for secret in secrets:

@@ -23,3 +23,12 @@ def test_scrub_patterns():
     assert "abc.def" not in text and "zzzzzzzz" not in text and "ABCDEFGH" not in text
     assert "plainsecretvalue" not in text and text.count("[REDACTED]") == 4
     assert keys.scrub("Toy Story (1995)") == "Toy Story (1995)"
+
+
+def test_scrub_removes_any_key_shaped_variable_before_a_provider_declares_it(monkeypatch):
+    from core.teachers.keys import scrub
+    monkeypatch.setenv("ACME_API_KEY", "acme-secret-98765")
+    monkeypatch.setenv("ACME_TOKEN", "tok3n-value-4321")
+    monkeypatch.setenv("FEATURE_KEY", "true")            # too short to be a secret: left alone
+    text = scrub("sent acme-secret-98765 and tok3n-value-4321; flag true", patterns=False)
+    assert "acme-secret-98765" not in text and "tok3n-value-4321" not in text and "flag true" in text

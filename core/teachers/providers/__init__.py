@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Any, Callable
 
 from core.registry import Registry
+from core.teachers import keys
 from core.teachers.providers.base import Provider
 
 
@@ -36,6 +37,8 @@ def register(name: str, *, default_model: str, description: str, key_env: str | 
     """Class decorator: register a Provider subclass as teacher `name` (key_env: its API key's variable)."""
     def deco(cls: type[Provider]) -> type[Provider]:
         PROVIDERS.register(name, ProviderEntry(cls, default_model, key_env), description=description)
+        if key_env:
+            keys.declare(key_env)
         return cls
     return deco
 
@@ -43,6 +46,12 @@ def register(name: str, *, default_model: str, description: str, key_env: str | 
 def key_envs() -> dict[str, str]:
     """teacher -> the environment variable holding its API key, for every provider that needs one (the paid ones)."""
     return {e.name: e.value.key_env for e in PROVIDERS.entries() if e.value.key_env}
+
+
+def teacher_key(teacher: str) -> tuple[str | None, str | None]:
+    """(environment variable name, key or None) of a teacher; (None, None) for one that needs no key."""
+    name = key_envs().get(teacher)
+    return (name, keys.api_key(name)) if name else (None, None)
 
 
 def provider_names() -> list[str]:
@@ -67,5 +76,5 @@ def register_provider(name: str, module: str, cls: str, default: str, descriptio
     register(name, default_model=default, description=description)(getattr(import_module(module), cls))
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "key_envs", "provider_class",
+__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "key_envs", "provider_class", "teacher_key",
            "provider_names", "register", "register_provider"]
