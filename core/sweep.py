@@ -25,9 +25,9 @@ left (returned when it finishes), so the launch never exceeds its cap.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -56,6 +56,7 @@ class Cell:
     started: float = 0.0
     seconds: float = 0.0
     message: str = ""
+    prior_usd: float = 0.0      # what earlier attempts of a redone cell paid
 
     def label(self) -> str:
         c = self.config
@@ -104,20 +105,20 @@ def plan(spec: LaunchSpec, group: str, db: Path | str | None = None) -> list[Cel
     return cells
 
 
-def start_row(cell: Cell, spec: LaunchSpec, group: str, db: Path | str | None = None) -> str:
-    """Create the cell's run row (status running, the driver's pid), or restart the row of its failed attempt."""
+def start_row(cell: Cell, spec: LaunchSpec, group: str, db: Path | str | None = None) -> str | None:
+    """Create the cell's run row (status running, the driver's pid), or take over the row of its failed attempt
+    (store.claim_run: attempts + 1, what earlier attempts paid as prior_usd). None when another process claimed it."""
     from core.experiment import versions
     from core.records import new_run_id
 
     c = cell.config
     if cell.state == "redo" and cell.run_id:
-        stamp, pid = store.now(), os.getpid()
-        with store.write(db) as con:
-            con.execute("UPDATE runs SET status = 'running', message = 'redone by a sweep rerun', stage = 'queued',"
-                        " step = 0, total = 0, pid = ?, pid_started = ?, host = ?, started_at = ?, finished_at = NULL,"
-                        " updated_at = ?, config = ?, versions = ? WHERE run_id = ?",
-                        [pid, store.process_started(pid), socket.gethostname(), stamp, stamp,
-                         json.dumps(c.model_dump(), default=str), json.dumps(versions()), cell.run_id])
+        # what earlier attempts paid (the driver stored it when they failed) counts against this attempt's cap
+        row = store.query("SELECT usd_spent FROM runs WHERE run_id = ?", [cell.run_id], db)
+        spent = row["usd_spent"].iloc[0] if not row.empty else None
+        cell.prior_usd = 0.0 if spent is None or math.isnan(spent) else float(spent)
+        if store.claim_run(cell.run_id, os.getpid(), cell.prior_usd, db) is None:
+            return None                     # another process took it over meanwhile (e.g. `alkd run --resume`)
         return cell.run_id
     run_id = new_run_id("sweep", c.dataset, c.backbone, c.method, f"b{c.budget}", f"s{c.seed}")
     store.create_run(run_id, kind="distill", dataset=c.dataset, backbone=c.backbone, role="student", method=c.method,
@@ -392,12 +393,16 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
         return None
 
     def allot(cell: Cell) -> float | None:
-        if spec.launch_usd_cap is None or cell.key not in llm:
-            return None
-        left = spec.launch_usd_cap - spent - sum(allotted.values())
-        waiting = sum(1 for c in queue if c.key in llm)
-        share = max(0.0, left) / max(1, waiting)
-        return share if cell.config.usd_cap is None else min(share, cell.config.usd_cap)
+        """A hard USD cap for the run beyond its own: its share of the launch cap, and its own cap less what
+        earlier attempts paid. None: no cap beyond the run's own."""
+        caps = []
+        if cell.prior_usd and cell.config.usd_cap is not None:
+            caps.append(max(0.0, cell.config.usd_cap - cell.prior_usd))
+        if spec.launch_usd_cap is not None and cell.key in llm:
+            left = spec.launch_usd_cap - spent - sum(allotted.values())
+            waiting = 1 + sum(1 for c in queue if c.key in llm)
+            caps.append(max(0.0, left) / waiting)
+        return min(caps) if caps else None
 
     def finish(cell: Cell, outcome: dict[str, Any]) -> None:
         nonlocal spent
@@ -408,14 +413,16 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
         if outcome["status"] == "done":
             try:
                 write_run(cell.run_id, outcome["tables"], db)
+                if cell.prior_usd:
+                    store.set_run_fields(cell.run_id, db, usd_spent=cell.prior_usd + outcome["tables"].usd_spent)
                 report.done.append(cell)
                 emit("done", cell, outcome)
                 return
             except Exception as error:  # noqa: BLE001 - a row the store refused fails this run, not the sweep
                 outcome = {"status": "failed", "message": f"storing failed: {type(error).__name__}: {error}"[:500],
                            "usd_spent": outcome.get("usd_spent", 0.0)}
-        if outcome.get("usd_spent"):
-            store.set_run_fields(cell.run_id, db, usd_spent=float(outcome["usd_spent"]))
+        if outcome.get("usd_spent") or cell.prior_usd:
+            store.set_run_fields(cell.run_id, db, usd_spent=cell.prior_usd + float(outcome.get("usd_spent") or 0.0))
         store.finish_run(cell.run_id, "failed", message=outcome["message"], db=db)
         cell.message = outcome["message"]
         report.failed.append(cell)
@@ -433,8 +440,12 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
                 if cell is None:
                     break
                 queue.remove(cell)
+                run_id = start_row(cell, spec, group, db)
+                if run_id is None:
+                    report.elsewhere.append(cell)
+                    continue
+                cell.run_id = run_id
                 share = allot(cell)
-                cell.run_id = start_row(cell, spec, group, db)
                 cell.started = time.perf_counter()
                 if share is not None:
                     allotted[cell.run_id] = share

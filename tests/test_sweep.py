@@ -206,3 +206,20 @@ def test_ray_sweep_on_a_local_ray_bound_to_loopback(csv_dataset, tmp_path):
     assert len(report.done) == 4 and not report.failed
     assert_complete("ray", 4)
     assert not ray.is_initialized()
+
+
+def test_a_redone_cell_takes_over_its_failed_run_with_what_it_paid(csv_dataset, tmp_path):
+    from core.sweep import start_row
+    path = grid(tmp_path / "redo.toml", methods=("popular",), budgets=(5,))
+    assert CliRunner().invoke(main, ["sweep", str(path)]).exit_code == 0
+    (run_id,) = runs("redo")["run_id"]
+    with store.write() as con:          # as if a paid attempt had failed after spending $0.25
+        con.execute("UPDATE runs SET status = 'failed', usd_spent = 0.25 WHERE run_id = ?", [run_id])
+    spec = LaunchSpec.from_toml(path)
+    (cell,) = plan(spec, "redo")
+    assert cell.state == "redo" and cell.run_id == run_id
+    assert start_row(cell, spec, "redo") == run_id and cell.prior_usd == 0.25
+    row = store.query("SELECT status, attempts, prior_usd, pid FROM runs WHERE run_id = ?", [run_id]).iloc[0]
+    assert row["status"] == "running" and row["attempts"] == 2 and row["prior_usd"] == 0.25
+    assert row["pid"] == os.getpid()
+    assert start_row(cell, spec, "redo") is None                 # claimed once: a second claimer gets nothing
