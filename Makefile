@@ -3,7 +3,7 @@ VENV ?= .venv
 EXTRAS ?= dev
 BIN := $(VENV)/bin
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test lint demo bench clean
 
 setup: $(BIN)/alkd
 
@@ -16,6 +16,11 @@ $(BIN)/alkd: pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# style (ruff) and the import layers declared in pyproject.toml (import-linter)
+lint: setup
+	$(BIN)/ruff check core dashboard scripts tests
+	$(BIN)/lint-imports
 
 demo: setup
 	$(BIN)/alkd data fetch ml-100k

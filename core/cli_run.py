@@ -25,9 +25,9 @@ from typing import Any, Callable
 import click
 
 from core import store
+from core.cli_errors import OneLineError
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.cli_format import parse_seeds as seed_list
-from core.cli_errors import OneLineError
 from core.experiment import versions
 from core.records import new_run_id
 
@@ -480,5 +480,6 @@ def resume_command(run_id: str, save_model: bool = True) -> None:
                   highlight=False)
 
 
-__all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "given_flags", "launch_spec", "parse_methods", "parse_ratios",
+__all__ = ["METRIC_COLUMNS", "ProgressWriter", "estimate_cmd", "given_flags", "launch_spec", "parse_methods",
+           "parse_ratios",
            "parse_seeds", "persist_result", "resume_command", "run_cmd", "spec_flags", "sweep_cmd"]

@@ -638,7 +638,8 @@ def estimate_usd(spec: LaunchSpec) -> tuple[float, float] | None:
         key = (config.budget, config.teacher, config.model)
         if key not in cache:
             try:
-                cache[key] = estimate(int(config.budget), config.teacher, config.model or default_model(config.teacher)).usd
+                model = config.model or default_model(config.teacher)
+                cache[key] = estimate(int(config.budget), config.teacher, model).usd
             except (UnknownPriceError, KeyError, ValueError):
                 return None
         usd = cache[key] if config.usd_cap is None else min(cache[key], config.usd_cap)

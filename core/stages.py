@@ -38,8 +38,8 @@ import torch
 
 from core.data import catalog
 from core.data.dataset import SessionBatch, SessionDataset
-from core.data.sources.alkdrec import PREFIX as REPLAY_PREFIX   # dataset -> the authors' folder of its recorded lists
 from core.data.domain import domain_of
+from core.data.sources.alkdrec import PREFIX as REPLAY_PREFIX  # dataset -> the authors' folder of its recorded lists
 from core.distill import DEFAULTS as DISTILL_DEFAULTS
 from core.distill import DistillContext
 from core.distill.common import top_k
@@ -372,9 +372,9 @@ def candidate_sets(config: RunConfig, ctx: DistillContext, picked: np.ndarray, e
 
 def replay_source_dir(dataset: SessionDataset, folder: str | Path | None = None) -> Path:
     """The folder of the ALKDRec authors' files (ML/, Games/) for an alkdrec dataset: `folder` when it is one
-    (RunConfig.replay_path may name a folder or a file), else the one the dataset was fetched from (meta source_dir). Every pinned file of
-    the dataset there is checked against its SHA-256 before the run reads it; absent or edited: a DataError naming
-    the folder or file and the fix."""
+    (RunConfig.replay_path may name a folder or a file), else the one the dataset was fetched from (meta source_dir).
+    Every pinned file of the dataset there is checked against its SHA-256 before the run reads it; absent or edited:
+    a DataError naming the folder or file and the fix."""
     from core.data.errors import DataError
     from core.data.sources.alkdrec import verified_folder
 

@@ -438,7 +438,8 @@ def save_curve(run_id: str, curve: pd.DataFrame, db: Path | str | None = None) -
         insert_frame(con, "training_curves", frame)
 
 
-def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test", db: Path | str | None = None) -> pd.DataFrame:
+def run_metrics(run_ids: Sequence[str] | None = None, split: str = "test",
+                db: Path | str | None = None) -> pd.DataFrame:
     """One row per run with columns like 'ndcg@10'."""
     sql = ("SELECT r.run_id, r.dataset, r.backbone, r.role, r.method, r.teacher, r.seed, m.metric || '@' || m.k AS key,"
            " m.value FROM metrics m JOIN runs r USING (run_id) WHERE m.split = ?")

@@ -375,7 +375,8 @@ def run_sweep(spec: LaunchSpec, group: str, executor: Executor, *, on_event: Cal
     emit = on_event or (lambda *a: None)
     started = time.perf_counter()
     cells = plan(spec, group, db)
-    report = Report(skipped=[c for c in cells if c.state == "done"], elsewhere=[c for c in cells if c.state == "running"])
+    report = Report(skipped=[c for c in cells if c.state == "done"],
+                    elsewhere=[c for c in cells if c.state == "running"])
     queue = [c for c in cells if c.state in ("todo", "redo")]
     ready_keys: set[tuple] = set()           # checkpoints some finished cell has made (or failed to)
     in_flight: dict[Any, Cell] = {}

@@ -21,12 +21,21 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError,
-                      ValidationInfo, field_validator, model_serializer, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from tqdm.auto import tqdm
 
-from core.data.dataset import SessionBatch, SessionDataset, to_batch
+from core.data.dataset import SessionBatch, SessionDataset, prefix_instances
 from core.evaluate import EvalResult, NonFiniteScores, evaluate
 from core.model_files import save_atomically
 from core.models import BACKBONES, SessionModel, backbone_config, create
@@ -166,16 +175,12 @@ def window(dataset: SessionDataset, config: TrainConfig) -> int:
 
 
 def training_instances(dataset: SessionDataset, max_len: int, augment_prefixes: bool) -> Instances:
+    """Every training session's (window -> next item) rows; with augment_prefixes every prefix too, in session order
+    then prefix length (core.data.dataset.prefix_instances)."""
     train = dataset.sessions[dataset.sessions["split"] == "train"]
-    inputs, targets = [], []
-    for seq, label in zip(train["items"], train["label"]):
-        full = list(seq) + [int(label)]
-        first = 1 if augment_prefixes else len(full) - 1
-        for end in range(first, len(full)):
-            inputs.append(full[max(0, end - max_len):end])
-            targets.append(full[end])
-    batch = to_batch(np.zeros(len(inputs)), inputs, np.asarray(targets), max_len)
-    return Instances(batch.inputs, batch.lengths, batch.labels)
+    inputs, lengths, targets = prefix_instances(train["items"].tolist(), train["label"].to_numpy(), max_len,
+                                                augment_prefixes)
+    return Instances(inputs, lengths, targets)
 
 
 def model_scorer(model: SessionModel, device: torch.device) -> Callable[[SessionBatch], torch.Tensor]:

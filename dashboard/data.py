@@ -31,14 +31,13 @@ import pandas as pd
 import streamlit as st
 
 from core import stages, store
-from core.cli_format import parse_pairs, parse_seeds
+from core.cli_format import parse_pairs
 from core.model_files import model_path
 from core.paths import data_home, db_path, is_safe_name
 from core.records import delete_runs
 from core.run_spec import LaunchSpec, SpecError, check, estimate_usd, shell
 from core.teachers.keys import api_key
 from core.teachers.providers import key_envs
-
 
 # ---- names: read from core's registries (core.registry); the pickers call these at render time ---------------
 
@@ -721,7 +720,8 @@ def cancel(run_id: str) -> str:
         return f"sent SIGTERM to process {int(pid)}; the run will be marked cancelled"
     with store.write(db()) as con:
         con.execute("UPDATE runs SET status = 'cancelled', message = 'cancelled from the dashboard (process was gone)',"
-                    " finished_at = ?, updated_at = ? WHERE run_id = ? AND status NOT IN ('done', 'failed', 'cancelled')",
+                    " finished_at = ?, updated_at = ? WHERE run_id = ?"
+                    " AND status NOT IN ('done', 'failed', 'cancelled')",
                     [store.now(), store.now(), run_id])
     clear_cache()
     return f"{run_id}: process gone, marked cancelled"

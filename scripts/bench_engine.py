@@ -10,8 +10,8 @@ sessions < 1 s; teacher + student FPMC trained to early stop < 60 s.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import resource
 import subprocess
 import sys

@@ -69,7 +69,7 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--child", kind, "--device", args.device], env=env, cwd=ROOT,
                              capture_output=True, text=True, check=False)
         wall = time.perf_counter() - wall
-        line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+        line = [text for text in out.stdout.splitlines() if text.startswith("RESULT ")]
         if not line:
             print(out.stdout[-2000:], out.stderr[-2000:])
             continue

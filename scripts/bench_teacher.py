@@ -18,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the loopback server the tests use
 
-from core.teachers import Budget, RankRequest, get_provider  # noqa: E402
 from fakeserver import FakeLLMServer  # noqa: E402
+
+from core.teachers import Budget, RankRequest, get_provider  # noqa: E402
 
 
 def requests(n: int) -> list[RankRequest]:

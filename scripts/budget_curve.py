@@ -49,8 +49,9 @@ ARCHIVE = ROOT / "docs" / "budget_runs"
 OUTPUT = ROOT / "docs" / "budget.md"
 PLOT = ROOT / "docs" / "budget.png"
 #: groups of runs made with settings since replaced; archived and reported apart, so the negative results stay visible
-SUPERSEDED = {"budget-kd-t2": "TR with KD at a fixed temperature, T = 2 and lambda = 1 unless the row says otherwise (the "
-                              "textbook temperature: a BPR-trained teacher's soft targets are then all but uniform)"}
+SUPERSEDED = {"budget-kd-t2": "TR with KD at a fixed temperature, T = 2 and lambda = 1 unless the row says "
+                              "otherwise (the textbook temperature: a BPR-trained teacher's soft targets are then "
+                              "all but uniform)"}
 GATE_METHODS = ["student", "teacher", "tr", "rd"]
 CURVE_METHODS = ["alkdrec", "random", "dllm2rec", "llmd4rec"]
 REFERENCES = ["vsknn", "transitions"]
@@ -253,7 +254,7 @@ def gate_section(values: pd.DataFrame) -> list[str]:
                    cell[(cell["method"] == "tr") & (cell["seed"] == 0)].iterrows()]
         for method in GATE_METHODS:
             setting = tuned if method == "tr" else ()
-            rows = cell[(cell["method"] == method) & cell["options"].map(lambda o: o == setting)]
+            rows = cell[(cell["method"] == method) & cell["options"].map(lambda o, s=setting: o == s)]
             if rows.empty:
                 continue
             seeds = sorted(set(rows["seed"]) & set(student["seed"]))
@@ -268,11 +269,13 @@ def gate_section(values: pd.DataFrame) -> list[str]:
             if method == "tr" and seeds:
                 passed.append((dataset, backbone, len(seeds), delta, p))
     lines += ["", "TR's setting per cell was chosen on seed 0 by VALIDATION NDCG@10 (test shown for information only):",
-              "", "| dataset | backbone | TR setting | valid NDCG@10 | test NDCG@10 | chosen |", "|---|---|---|---|---|---|"]
+              "", "| dataset | backbone | TR setting | valid NDCG@10 | test NDCG@10 | chosen |",
+              "|---|---|---|---|---|---|"]
     valid = store.query("SELECT run_id, value FROM metrics WHERE split = 'valid' AND metric || '@' || k = ?",
                         [METRIC]).set_index("run_id")["value"]
     for dataset, backbone, row, chosen in tuning:
-        lines.append(f"| {dataset} | {backbone} | {options_text(row['options'])} | {valid.get(row['run_id'], np.nan):.5f}"
+        lines.append(f"| {dataset} | {backbone} | {options_text(row['options'])} | "
+                     f"{valid.get(row['run_id'], np.nan):.5f}"
                      f" | {row['value']:.5f} | {'yes' if chosen else ''} |")
     lines.append("")
     for dataset, backbone, n, delta, p in passed:
@@ -337,10 +340,12 @@ def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
                         linestyle="-" if lists == "llm" else ":")
         # reference lines: the Student (budget 0), TR (our teacher's soft targets, no LLM), the teacher, session-kNN
         tuned = tuned_tr(values[(values["dataset"] == dataset) & (values["backbone"] == backbone)], dataset, backbone)
-        refs = values[(values["dataset"] == dataset) & (values["method"].isin(["student", "teacher", "tr"] + REFERENCES))
+        refs = values[(values["dataset"] == dataset)
+                      & (values["method"].isin(["student", "teacher", "tr"] + REFERENCES))
                       & ((values["backbone"] == backbone) | values["method"].isin(REFERENCES))
-                      & ((values["method"] != "tr") | values["options"].map(lambda o: o == tuned))]
-        styles = {"student": "k", "tr": "tab:red", "teacher": "tab:gray", "vsknn": "tab:olive", "transitions": "tab:cyan"}
+                      & ((values["method"] != "tr") | values["options"].map(lambda o, t=tuned: o == t))]
+        styles = {"student": "k", "tr": "tab:red", "teacher": "tab:gray", "vsknn": "tab:olive",
+                  "transitions": "tab:cyan"}
         for method, rows in refs.groupby("method"):
             ax.axhline(rows["value"].mean(), linestyle="--", linewidth=1, color=styles.get(method, "grey"),
                        label=f"{LABEL[method]} (no LLM)")
@@ -399,7 +404,8 @@ def conclusion(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
             ["dataset", "backbone"]):
         cell = values[(values["dataset"] == dataset) & (values["backbone"] == backbone)]
         student = cell[cell["method"] == "student"]
-        tr = cell[(cell["method"] == "tr") & cell["options"].map(lambda o: o == tuned_tr(cell, dataset, backbone))]
+        tuned = tuned_tr(cell, dataset, backbone)
+        tr = cell[(cell["method"] == "tr") & cell["options"].map(lambda o, t=tuned: o == t)]
         gains = []
         for budget, at in sub.groupby("budget"):
             best = at.loc[at["mean"].idxmax()]

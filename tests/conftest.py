@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.data.dataset import SessionDataset
 from shared_data import alkdrec_or_skip
 from tiny_data import make_dataset, write_sessions_csv
+
+from core.data.dataset import SessionDataset
 
 
 @pytest.fixture(autouse=True)

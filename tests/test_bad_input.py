@@ -19,11 +19,11 @@ from typing import Any, Callable
 
 import pytest
 from click.testing import CliRunner
+from fakeserver import FakeLLMServer, FakeReply
+from tiny_data import write_sessions_csv
 
 from core import store
 from core.cli import main
-from fakeserver import FakeLLMServer, FakeReply
-from tiny_data import write_sessions_csv
 
 FAKE_KEY = "sk-test-BADINPUT-0123456789abcdef"
 

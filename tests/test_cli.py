@@ -112,7 +112,8 @@ def test_fetch_replaces_only_a_folder_alkd_wrote(sessions_csv, isolated_home):
     line = one_line_error(CliRunner().invoke(main, ["data", "fetch", "csv", "--from", str(sessions_csv),
                                                     "--name", "mine"]))
     assert "not an alkd dataset" in line and "fix:" in line
-    assert (foreign / "notes.txt").read_text() == "not a dataset" and sorted(foreign.iterdir()) == [foreign / "notes.txt"]
+    assert (foreign / "notes.txt").read_text() == "not a dataset"
+    assert sorted(foreign.iterdir()) == [foreign / "notes.txt"]
     assert invoke("data", "fetch", "csv", "--from", sessions_csv, "--name", "shop").exit_code == 0
     again = invoke("data", "fetch", "csv", "--from", sessions_csv, "--name", "shop", "-o", "seed=1")
     assert again.exit_code == 0, again.output          # an alkd dataset is replaced whole

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from fakeserver import FakeCall, FakeLLMServer, FakeReply, default_text
 
 from core import store
 from core.cli import main
 from core.cli_hints import teacher_cases
 from core.data.catalog import fetch
 from core.teachers import load_hints
-from fakeserver import FakeCall, FakeLLMServer, FakeReply, default_text
 
 HINTS_REPLY = ("1. Shelf neighbours: items stocked next to the last one come next.\n"
                "2. Upward walk: the next item id follows the last.\n"

@@ -51,7 +51,9 @@ def test_evaluate_chunks_give_the_same_ranks():
     b = to_batch(np.arange(50), [[i % 7 + 1] for i in range(50)], np.array([(i + 1) % 7 + 1 for i in range(50)]), 2)
     rng = np.random.default_rng(0)
     table = rng.normal(size=(50, 8)).astype(np.float32)
-    score = lambda part: table[part.session_ids]
+
+    def score(part):
+        return table[part.session_ids]
     assert np.array_equal(evaluate(score, b, chunk=7).ranks, evaluate(score, b, chunk=1000).ranks)
 
 
@@ -108,7 +110,7 @@ def test_evaluate_refuses_nan_or_inf_scores_of_real_items():
         table = scores().clone()
         table[1, 4] = bad
         with pytest.raises(NonFiniteScores, match="1 of 2 sessions \\(first: session 11\\)"):
-            evaluate(lambda part: table, b)
+            evaluate(lambda part, table=table: table, b)
     table = scores().clone()
     table[:, 0] = float("nan")                      # padding is never a candidate
     table[0, 2] = -float("inf")                     # an item ruled out is allowed

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tiny_data import make_dataset
 
 from core import store
 from core.data import catalog
 from core.data.dataset import save_dataset
 from core.paths import dataset_dir
 from core.pipeline import RunConfig, run_pipeline
-from tiny_data import make_dataset
 
 
 @pytest.fixture
@@ -39,7 +39,8 @@ def test_pipeline_returns_everything_and_persists_nothing(tiny_fetched):
     assert len(picked) == 8 and picked["category"].notna().all()
     # hit rate 1 with the label among the candidates only when forced: categories are still well defined
     assert set(result.extra["achieved_ratio"]) == {"effective", "similar", "incorrect"}
-    assert "ndcg@10" in result.test.metrics and len(result.test.ranks) == (tiny_fetched.sessions["split"] == "test").sum()
+    assert "ndcg@10" in result.test.metrics
+    assert len(result.test.ranks) == (tiny_fetched.sessions["split"] == "test").sum()
     assert store.query("SELECT * FROM runs").empty and store.query("SELECT * FROM metrics").empty
 
 
@@ -94,9 +95,9 @@ def test_stored_label_leak(teacher, dataset, config, expected):
 
 @pytest.mark.integration
 def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkeypatch):
+    import core.pipeline as pipeline
     from core.models import create
     from core.teachers.providers.replay import ReplayProvider
-    import core.pipeline as pipeline
 
     data = catalog.fetch("alkdrec-ml", alkdrec_dir)
 
@@ -124,8 +125,8 @@ def test_replay_selection_is_restricted_to_recorded_sessions(alkdrec_dir, monkey
 
 @pytest.mark.integration
 def test_authors_code_replay_uses_the_authors_recorded_picks(alkdrec_dir, monkeypatch):
-    from core.models import create
     import core.pipeline as pipeline
+    from core.models import create
 
     catalog.fetch("alkdrec-ml", alkdrec_dir)
 

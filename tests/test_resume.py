@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakeserver import FakeLLMServer
 
 from core import store
 from core.cli import main
 from core.persist import RESULT_TABLES
-from fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdef"

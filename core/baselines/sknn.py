@@ -28,8 +28,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from core.baselines._common import (Baseline, TrainData, as_sequences, dense_scores, group_rank, item_counts,
-                                    popularity_tiebreak, session_item_matrix, window_items)
+from core.baselines._common import (
+    Baseline,
+    TrainData,
+    as_sequences,
+    dense_scores,
+    group_rank,
+    item_counts,
+    popularity_tiebreak,
+    session_item_matrix,
+    window_items,
+)
 from core.data.dataset import SessionBatch
 
 WEIGHTINGS = ("div", "linear")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from core.baselines._common import (Baseline, TrainData, as_sequences, dense_scores, item_counts,
-                                    popularity_tiebreak)
+from core.baselines._common import Baseline, TrainData, as_sequences, dense_scores, item_counts, popularity_tiebreak
 from core.data.dataset import SessionBatch
 
 

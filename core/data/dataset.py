@@ -141,7 +141,8 @@ def _fill_windows(values: np.ndarray, start: np.ndarray, kept: np.ndarray, max_l
     return padded
 
 
-def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: np.ndarray, max_len: int) -> SessionBatch:
+def to_batch(session_ids: np.ndarray, inputs: Sequence[Sequence[int]], labels: np.ndarray,
+             max_len: int) -> SessionBatch:
     """Padded arrays of sessions: inputs (n sequences of item ids) keep their last `max_len` items (SessionBatch)."""
     values, offsets = flatten(inputs, dtype=np.int64)
     padded, lengths = window_arrays(values, offsets, max_len)
@@ -233,8 +234,10 @@ def from_raw(name: str, source: str, items: pd.DataFrame, sessions: pd.DataFrame
         "item_id": np.arange(1, len(items) + 1, dtype=np.int64),
         "raw_id": items["raw_id"].to_numpy(),
         "title": items["title"].fillna("").astype(str).to_numpy() if "title" in items else items["raw_id"].to_numpy(),
-        "genres": items["genres"].astype("string").to_numpy() if "genres" in items else pd.array([pd.NA] * len(items), dtype="string"),
-        "year": pd.array(items["year"], dtype="Int64") if "year" in items else pd.array([pd.NA] * len(items), dtype="Int64"),
+        "genres": (items["genres"].astype("string").to_numpy() if "genres" in items
+                   else pd.array([pd.NA] * len(items), dtype="string")),
+        "year": (pd.array(items["year"], dtype="Int64") if "year" in items
+                 else pd.array([pd.NA] * len(items), dtype="Int64")),
     })
     dataset = SessionDataset(name, source, item_table, out, dict(meta or {}))
     validate(dataset, file=file)
@@ -266,7 +269,8 @@ def check_splits(dataset: SessionDataset) -> None:
     if empty:
         split = ", ".join(f"{name} {int(counts.get(name, 0))}" for name in SPLITS)
         files = dataset.meta.get("files")
-        raise DataError(f"dataset {dataset.name!r} has no {' and no '.join(empty)} sessions (its {len(dataset.sessions)} "
+        raise DataError(f"dataset {dataset.name!r} has no {' and no '.join(empty)} sessions "
+                        f"(its {len(dataset.sessions)} "
                         f"session(s) split into {split})", file=files[0] if files else None,
                         fix="add sessions (the 6:2:2 split needs at least 3, better hundreds) or lower min_length")
 

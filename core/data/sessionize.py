@@ -58,7 +58,8 @@ def sessionize(log: pd.DataFrame, *, by: str = "day", gap_seconds: int = 1800, m
     take = np.repeat(first - offsets[:-1], ends - first) + np.arange(offsets[-1])
     sessions = pd.DataFrame({"user_id": log["user_id"].iloc[order[heads]].reset_index(drop=True),
                              "_part": part[heads], "start": stamps[heads],     # the first item is the earliest
-                             "items": pd.Series(to_lists(log["item_id"].to_numpy()[order[take]], offsets), dtype=object)})
+                             "items": pd.Series(to_lists(log["item_id"].to_numpy()[order[take]], offsets),
+                                                dtype=object)})
     # already in (user_id, start) order: groups follow the user order, and a user's later part starts later
     sessions["session_key"] = sessions["user_id"].astype(str) + ":" + sessions["_part"].astype(str)
     return sessions[["session_key", "user_id", "start", "items"]]

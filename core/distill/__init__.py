@@ -19,8 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from core.distill.common import (DEFAULTS, MODES, OPTIONS, DistillContext, DistillResult, position_weight,
-                                 position_weights, validate_options)
+from core.distill.common import (
+    DEFAULTS,
+    MODES,
+    OPTIONS,
+    DistillContext,
+    DistillResult,
+    position_weight,
+    position_weights,
+    validate_options,
+)
 from core.registry import Registry
 
 Kind = Literal["reference", "baseline", "teacher-rankings", "llm"]

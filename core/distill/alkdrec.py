@@ -23,8 +23,16 @@ first (the authors: every 20 iterations, spec §11 #19). The ablations differ on
 from __future__ import annotations
 
 from core.distill import register
-from core.distill.common import (DistillContext, DistillResult, distillation_lists, fit_distill, listwise_term,
-                                 pairwise_term, position_weight, ranking_rows)
+from core.distill.common import (
+    DistillContext,
+    DistillResult,
+    distillation_lists,
+    fit_distill,
+    listwise_term,
+    pairwise_term,
+    position_weight,
+    ranking_rows,
+)
 from core.distill.tr import term_objective
 
 

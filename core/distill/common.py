@@ -30,8 +30,7 @@ import pandas as pd
 import torch
 
 from core.data.dataset import SessionBatch, SessionDataset, to_batch
-from core.distill.losses import (list_target, listwise_kl, sampled_pairwise, soft_target_kd,
-                                 temperature_for_perplexity)
+from core.distill.losses import list_target, listwise_kl, sampled_pairwise, soft_target_kd, temperature_for_perplexity
 from core.models import create
 from core.models.base import SessionModel
 from core.train import Instances, Progress, TrainConfig, batch_indices, fit_steps, training_instances
@@ -48,7 +47,8 @@ KD_TEACHERS = ("model", "vsknn")
 #: A default of None means "depends on the mode or the method".
 OPTIONS: dict[str, tuple[Any, type, str]] = {
     "recipe": (None, str, "joint: the student's own loss on all training data + lambda x distillation loss (paper "
-                          "mode default); finetune: distillation rows alone, the starting model competing (authors-code)"),
+                          "mode default); finetune: distillation rows alone, the starting model competing "
+                          "(authors-code)"),
     "init": ("pretrained", str, "pretrained: warm-start from the d=10 student; scratch: random weights, trained with "
                                 "the pre-training settings and the joint loss"),
     "loss": (None, str, "distillation loss: kd (soft targets over the catalogue, TR's default) or bpr-top50 (TR's "
@@ -68,7 +68,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
                                    "default KD temperature"),
     "tau": (5.0, float, "temperature of the listwise target softmax(-position/tau) (listwise, LLMD4Rec)"),
     "list_temperature": (1.0, float, "temperature of the student's softmax over the candidates (listwise, LLMD4Rec); "
-                                     "fitting it to the student's score scale as KD's was not better (alkdrec-ml seed 0)"),
+                                     "fitting it to the student's score scale as KD's was not better "
+                                     "(alkdrec-ml seed 0)"),
     "lr": (1e-3, float, "Adam learning rate (pretrained init; authors-code Atten-Mixer: 1e-4; scratch: the "
                         "pre-training lr)"),
     "batch_size": (1024, int, "rows per step (pretrained init; scratch: the pre-training batch)"),
@@ -116,11 +117,13 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, str):
             raise ValueError(f"option {key!r} must be text, not {value!r}")
         checked[key] = value
-    for key, allowed in (("objective", OBJECTIVES), ("base_loss", ("ce", "bpr-inbatch")), ("recipe", RECIPES), ("init", INITS), ("loss", LOSSES),
+    for key, allowed in (("objective", OBJECTIVES), ("base_loss", ("ce", "bpr-inbatch")), ("recipe", RECIPES),
+                         ("init", INITS), ("loss", LOSSES),
                          ("lists", LISTS), ("llmd_weight", ("rank", "score")), ("kd_teacher", KD_TEACHERS)):
         if checked.get(key) is not None and checked[key] not in allowed:
             raise ValueError(f"option {key!r} must be one of {', '.join(allowed)}, not {checked[key]!r}")
-    for key, low in (("lambda", "at least 0"), ("kd_lambda", "at least 0"), ("kd_temperature", "above 0"), ("kd_perplexity", "above 0"),
+    for key, low in (("lambda", "at least 0"), ("kd_lambda", "at least 0"), ("kd_temperature", "above 0"),
+                     ("kd_perplexity", "above 0"),
                      ("list_temperature", "above 0"),
                      ("tau", "above 0"),
                      ("tau_w", "above 0"), ("rd_mu", "above 0")):
@@ -442,7 +445,8 @@ def list_tensors(ctx: DistillContext, sids: Sequence[int], lists: Mapping[int, S
     sets = []
     for s in sids:
         listed = list(dict.fromkeys(int(i) for i in lists[s] if 1 <= int(i) <= n_items))
-        shown = [int(c) for c in (ctx.candidates if candidates is None else candidates).get(s, ()) if 1 <= int(c) <= n_items and int(c) not in listed]
+        offered = (ctx.candidates if candidates is None else candidates).get(s, ())
+        shown = [int(c) for c in offered if 1 <= int(c) <= n_items and int(c) not in listed]
         sets.append((listed, listed + shown))
     width = max(len(full) for _, full in sets)
     cand, pos = np.zeros((len(sids), width), np.int64), np.zeros((len(sids), width), np.int64)

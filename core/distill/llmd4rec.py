@@ -27,8 +27,15 @@ import pandas as pd
 import torch
 
 from core.distill import register
-from core.distill.common import DistillContext, DistillResult, distillation_lists, fit_distill, list_tensors, \
-    listwise_term, top_k
+from core.distill.common import (
+    DistillContext,
+    DistillResult,
+    distillation_lists,
+    fit_distill,
+    list_tensors,
+    listwise_term,
+    top_k,
+)
 from core.distill.losses import rank_weight
 from core.models.base import SessionModel
 

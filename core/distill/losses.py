@@ -101,5 +101,6 @@ def rank_weight(student_rank: np.ndarray | torch.Tensor, llm_rank: np.ndarray | 
     return np.clip(np.where(r_c > r_l, llm_better, student_better), 0.0, 2.0)
 
 
-__all__ = ["temperature_for_perplexity", "list_target", "listwise_kl", "rank_weight", "ranking_distillation", "rd_position_weights",
+__all__ = ["temperature_for_perplexity", "list_target", "listwise_kl", "rank_weight", "ranking_distillation",
+           "rd_position_weights",
            "sampled_pairwise", "soft_target_kd"]

@@ -19,8 +19,17 @@ from __future__ import annotations
 import torch
 
 from core.distill import register
-from core.distill.common import (DistillContext, DistillResult, Term, fit_distill, kd_temperature_for, kd_term,
-                                 pairwise_term, ranking_rows, top_k)
+from core.distill.common import (
+    DistillContext,
+    DistillResult,
+    Term,
+    fit_distill,
+    kd_temperature_for,
+    kd_term,
+    pairwise_term,
+    ranking_rows,
+    top_k,
+)
 from core.distill.losses import ranking_distillation, rd_position_weights
 
 

@@ -1,7 +1,8 @@
 """GRU4Rec (Hidasi et al., ICLR 2016): a GRU over the session; the hidden state after the last item is the session.
 
 One GRU layer, embedding input (as in the 2018 follow-up's embedding variant), dropout 0.1 on the inputs, a separate
-output item table (`GRU4RecConfig`: layers, dropout). Trained here with full softmax cross-entropy (GRU4Rec's own sampled losses approximate it).
+output item table (`GRU4RecConfig`: layers, dropout). Trained here with full softmax cross-entropy (GRU4Rec's own
+sampled losses approximate it).
 """
 
 from __future__ import annotations

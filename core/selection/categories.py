@@ -50,7 +50,8 @@ def _llm_hits(llm_rankings: Sequence[object], labels: np.ndarray, top_k: int) ->
 
     Vectorised: the lists are read into one int64 array in C and matched against their labels with numpy; only
     answers that are not lists (None, -1) are looked at one by one."""
-    if isinstance(llm_rankings, np.ndarray) and llm_rankings.ndim == 2 and np.issubdtype(llm_rankings.dtype, np.integer):
+    if (isinstance(llm_rankings, np.ndarray) and llm_rankings.ndim == 2
+            and np.issubdtype(llm_rankings.dtype, np.integer)):
         failed = np.full(len(llm_rankings), llm_rankings.shape[1] == 0)    # a matrix of answers: rows of ids
         label_ids = np.asarray(labels).astype(np.int64)
         return (llm_rankings[:, :top_k] == label_ids[:, None]).any(axis=1) & ~failed, failed
@@ -70,7 +71,8 @@ def _llm_hits(llm_rankings: Sequence[object], labels: np.ndarray, top_k: int) ->
     except (TypeError, ValueError, OverflowError):   # something past the top_k that is no id: convert the top only
         values = None
     labels = np.asarray(labels)
-    label_ids = (labels[rows] if np.issubdtype(labels.dtype, np.integer) else labels.astype(object)[rows]).astype(np.int64)
+    label_ids = (labels[rows] if np.issubdtype(labels.dtype, np.integer)
+                 else labels.astype(object)[rows]).astype(np.int64)
     correct = np.zeros(n, dtype=bool)
     width = int(lengths[0]) if lengths.size else 0
     if values is not None and width > 0 and (lengths == width).all():   # the usual answer: lists of one length

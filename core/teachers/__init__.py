@@ -11,8 +11,8 @@ Responses come back in request order; one failing session never fails the run; e
 """
 
 from core.teachers.budget import Budget
-from core.teachers.hints import hints_for, load_hints, paper_hints, save_hints
 from core.teachers.estimate import Estimate, estimate
+from core.teachers.hints import hints_for, load_hints, paper_hints, save_hints
 from core.teachers.pricing import Price, UnknownPriceError, price_for
 from core.teachers.prompts import build_rank_prompt, summarize_hints
 from core.teachers.providers import Provider, get_provider, provider_names

@@ -9,8 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from core.teachers.pricing import (PER_MESSAGE_OVERHEAD_TOKENS, Price, batch_discount, estimate_tokens,
-                                   expected_output_tokens, price_for, worst_case_input_tokens, worst_case_usd)
+from core.teachers.pricing import (
+    PER_MESSAGE_OVERHEAD_TOKENS,
+    Price,
+    batch_discount,
+    estimate_tokens,
+    expected_output_tokens,
+    price_for,
+    worst_case_input_tokens,
+    worst_case_usd,
+)
 from core.teachers.prompts import build_rank_prompt
 from core.teachers.providers import default_model
 from core.teachers.providers.base import Provider

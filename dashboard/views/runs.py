@@ -17,7 +17,8 @@ st.title("Runs")
 live = st.toggle("Live refresh (every 3 s)", value=True, key="live")
 # what a reader needs first (status, what ran, the score, the distillation outcome) fits in 1,400 px; the rest scrolls
 columns = ["effective", "progress", "method", "dataset", "backbone", "seed", "ndcg10", "best_epoch", "returned_start",
-           "label_leak", "stage", "message", "money", "warnings", "teacher", "model", "budget", "n_labelled", "usd_cap", "usd_spent",
+           "label_leak", "stage", "message", "money", "warnings", "teacher", "model", "budget", "n_labelled", "usd_cap",
+           "usd_spent",
            "groups", "tags", "run_id", "created_at"]
 
 
@@ -90,7 +91,8 @@ def table() -> None:
                                             "validation: the run returned the starting model unchanged."),
                      "label_leak": st.column_config.TextColumn(
                          "label leak", help="forced: the LLM's lists were made with the true next item forced into "
-                                            "its candidates, so its scores are not a fair LLM's (none: they were not)."),
+                                            "its candidates, so its scores are not a fair LLM's "
+                                            "(none: they were not)."),
                      "n_labelled": st.column_config.NumberColumn("labelled"),
                      "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
                  })

@@ -126,8 +126,9 @@ def reference_ranks(reference: Reference, test, name: str, n: int | None = None)
 @pytest.fixture(scope="module")
 def loaded():
     """dataset name -> (dataset, training sequences, test batch, Reference), built once per module."""
-    from core.data.sources import build
     from shared_data import ALKDREC
+
+    from core.data.sources import build
     cache = {}
 
     def get(dataset):

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakeserver import FakeLLMServer
 
 from core import store
 from core.paths import db_path
-from fakeserver import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
@@ -112,7 +112,8 @@ def test_every_page_in_chromium(tinycsv: str, isolated_home: Path, tmp_path: Pat
         field.fill(llm.openai_url)
         field.press("Enter")
         shots.wait_idle(page)
-        assert f"--base-url {llm.openai_url}" in page.inner_text('[data-testid="stCode"]')
+        # the rerun that redraws the command may land after the page first reads idle (a loaded machine)
+        page.locator('[data-testid="stCode"]', has_text=f"--base-url {llm.openai_url}").wait_for(timeout=30_000)
         page.get_by_role("button", name="Launch", exact=True).click()
         page.wait_for_selector("text=Started group", timeout=30_000)
 

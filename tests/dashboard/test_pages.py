@@ -216,7 +216,6 @@ def test_sessions_page_labels_label_forced_lists(seeded, app):
 def test_settings_parsers_and_masking():
     assert data.parse_settings("lr=1e-4, patience=3\n\nobjective=ce") == {"lr": 1e-4, "patience": 3,
                                                                           "objective": "ce"}
-    assert data.parse_seeds("0-2,5") == [0, 1, 2, 5]
     assert "lr=0.01, " in data.pretrain_defaults("stamp") and "loss=bpr-inbatch" in data.pretrain_defaults("fpmc")
     assert data.mask("sk-abcdefghijklmnop") == "sk-…mnop"
 

@@ -48,7 +48,8 @@ def test_shape_vocabulary_and_titles():
     assert dataset.n_items == 300                                           # the whole catalogue, used or not
     assert dataset.items["item_id"].tolist() == list(range(1, 301))
     assert 0.9 * 2000 <= stats.n_sessions <= 2000                           # a few sessions lose repeats
-    assert (stats.n_train, stats.n_valid) == (int(0.6 * stats.n_sessions), int(0.8 * stats.n_sessions) - int(0.6 * stats.n_sessions))
+    n = stats.n_sessions
+    assert (stats.n_train, stats.n_valid) == (int(0.6 * n), int(0.8 * n) - int(0.6 * n))
     lengths = dataset.sessions["items"].map(len) + 1
     assert lengths.min() >= 2 and lengths.max() <= 8 and 3 < lengths.mean() < 7
     used = np.concatenate([np.concatenate(dataset.sessions["items"].map(np.asarray).to_numpy()),

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.distill.losses import (list_target, listwise_kl, rank_weight, ranking_distillation, rd_position_weights,
-                                 sampled_pairwise, soft_target_kd, temperature_for_perplexity)
+from core.distill.losses import (
+    list_target,
+    listwise_kl,
+    rank_weight,
+    ranking_distillation,
+    rd_position_weights,
+    sampled_pairwise,
+    soft_target_kd,
+    temperature_for_perplexity,
+)
 
 
 def np_softmax(x: np.ndarray) -> np.ndarray:

@@ -9,15 +9,15 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tiny_data import make_dataset
 
-from core.distill import DistillContext, get_method, method_names
 from core.baselines.sknn import VSKNN
 from core.data.dataset import SessionBatch
+from core.distill import DistillContext, get_method, method_names
 from core.distill.common import distillation_lists, instance_sessions, kd_teacher_scores, top_k
 from core.distill.losses import soft_target_kd
 from core.evaluate import evaluate
 from core.train import TrainConfig, model_scorer, train, training_instances
-from tiny_data import make_dataset
 
 
 @pytest.fixture(scope="module")

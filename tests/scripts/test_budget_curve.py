@@ -48,7 +48,8 @@ def test_planned_grid_has_the_budgets_seeds_and_controls(script, monkeypatch):
     monkeypatch.setattr(script, "largest_budget", lambda dataset: 4000)
     cells = script.planned_cells("all", ["alkdrec-ml"], ["fpmc"], [0, 1, 2, 3, 4])
     llm = [c for c in cells if c.method in script.CURVE_METHODS and c.lists == "llm"]
-    seeds_at = {b: {c.seed for c in llm if c.budget == b and c.method == "alkdrec"} for b in (250, 500, 1000, 2000, 4000)}
+    seeds_at = {b: {c.seed for c in llm if c.budget == b and c.method == "alkdrec"}
+                for b in (250, 500, 1000, 2000, 4000)}
     assert seeds_at == {250: {0, 1, 2}, 500: set(range(5)), 1000: {0, 1, 2}, 2000: {0, 1, 2}, 4000: set(range(5))}
     controls = {(c.budget, c.lists) for c in cells if c.lists != "llm"}
     assert controls == {(b, lists) for b in (500, 4000) for lists in ("teacher", "shuffled", "in-candidates")}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
+from shared_data import ALKDREC
 
 from core.selection.difficulty import consistency, difficulty, hardest_first_order
 from core.selection.strategies import FRAME_COLUMNS, available_strategies, register_strategy, select
-from shared_data import ALKDREC
 
 STRATEGIES = ("alkdrec", "easiest", "hardest", "rad-bc", "random")
 STOCHASTIC = ("alkdrec", "rad-bc", "random")

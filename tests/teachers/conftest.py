@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from fakeserver import Behaviour, FakeLLMServer
 from teacher_helpers import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, make_request
 
-from fakeserver import Behaviour, FakeLLMServer
 from core.teachers.types import RankRequest
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.teachers.types import PromptOptions, RankRequest
 from shared_data import ALKDREC
+
+from core.teachers.types import PromptOptions, RankRequest
 
 FAKE_OPENAI_KEY = "sk-test-FAKEKEY-0123456789abcdef"
 FAKE_ANTHROPIC_KEY = "sk-ant-test-FAKEKEY-fedcba9876543210"

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fakeserver import FakeLLMServer, FakeReply
 
 from core import store
 from core.teachers import Budget, cache, get_provider
-from fakeserver import FakeLLMServer, FakeReply
 from core.teachers.runner import CIRCUIT_BREAKER, _key_for, reply_char_limit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from fakeserver import FakeReply
 from teacher_helpers import FAKE_ANTHROPIC_KEY
 
 from core import store
 from core.teachers import get_provider
-from fakeserver import FakeReply
 
 
 def test_tool_mode_with_cached_system_block(db, fake_server, requests_for):

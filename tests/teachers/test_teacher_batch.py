@@ -1,10 +1,10 @@
 """Batch mode (half price) against loopback servers implementing the batch endpoints minimally."""
 
 import pytest
+from fakeserver import FakeReply
 
 from core import store
 from core.teachers import Budget, get_provider
-from fakeserver import FakeReply
 
 
 def test_openai_batch_half_price_and_shared_cache(db, fake_server, requests_for):

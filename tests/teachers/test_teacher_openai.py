@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
+from fakeserver import FakeReply
 from teacher_helpers import FAKE_OPENAI_KEY
 
 from core import store
 from core.teachers import Budget, get_provider
 from core.teachers.export import export_calls, export_responses
-from fakeserver import FakeReply
 
 
 def _first_title_has(call, text):

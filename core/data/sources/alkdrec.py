@@ -132,6 +132,7 @@ def _builder(name: str):
     return build
 
 
-register("alkdrec-ml", "ALKDRec authors' Hetrec2011-ML sessions + recorded GPT-4-turbo rankings")(_builder("alkdrec-ml"))
+register("alkdrec-ml", "ALKDRec authors' Hetrec2011-ML sessions + recorded GPT-4-turbo rankings")(
+    _builder("alkdrec-ml"))
 register("alkdrec-games", "ALKDRec authors' Amazon-Games sessions + recorded GPT-4-turbo rankings")(
     _builder("alkdrec-games"))

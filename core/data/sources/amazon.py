@@ -35,8 +35,15 @@ import pandas as pd
 from core.data.dataset import SessionDataset
 from core.data.errors import DataError
 from core.data.sources import register
-from core.data.sources.csv_source import (as_int, assemble, items_in_order, length_options, make_sessions,
-                                          require_dir, resolve_file)
+from core.data.sources.csv_source import (
+    as_int,
+    assemble,
+    items_in_order,
+    length_options,
+    make_sessions,
+    require_dir,
+    resolve_file,
+)
 
 REVIEWS_GLOB = "*Video_Games*.json*"
 METADATA_GLOB = "meta_*Video_Games*.json*"

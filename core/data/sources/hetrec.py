@@ -25,9 +25,20 @@ import pandas as pd
 from core.data.dataset import SessionDataset
 from core.data.errors import DataError
 from core.data.sources import register
-from core.data.sources.csv_source import (as_int, assemble, check_unique, first_line, items_in_order, length_options,
-                                          make_sessions, parse_numbers, read_table, require_dir, require_values,
-                                          resolve_file)
+from core.data.sources.csv_source import (
+    as_int,
+    assemble,
+    check_unique,
+    first_line,
+    items_in_order,
+    length_options,
+    make_sessions,
+    parse_numbers,
+    read_table,
+    require_dir,
+    require_values,
+    resolve_file,
+)
 
 RATINGS = "user_ratedmovies-timestamps.dat"
 MOVIES = "movies.dat"

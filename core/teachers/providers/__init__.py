@@ -76,5 +76,6 @@ def register_provider(name: str, module: str, cls: str, default: str, descriptio
     register(name, default_model=default, description=description)(getattr(import_module(module), cls))
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "key_envs", "provider_class", "teacher_key",
+__all__ = ["PROVIDERS", "Provider", "ProviderEntry", "default_model", "get_provider", "key_envs", "provider_class",
+           "teacher_key",
            "provider_names", "register", "register_provider"]

@@ -42,7 +42,9 @@ class SimulatedProvider(Provider):
     def __init__(self, model: str | None = None, *, hit_rate: float | None = None, dataset: str = "ML",
                  seed: int = 0, noise: float = 5.0, concurrency: int = 1, db: Any = None, **_: Any) -> None:
         domain = domain_of(dataset)
-        self.hit_rate = float(RECORDED_HIT_RATE[domain] if hit_rate is None else hit_rate)
+        # a domain without a recorded rate (e.g. synthetic items) takes the movies one
+        recorded = RECORDED_HIT_RATE.get(domain, RECORDED_HIT_RATE["movies"])
+        self.hit_rate = float(recorded if hit_rate is None else hit_rate)
         if not 0.0 <= self.hit_rate <= 1.0:
             raise ValueError(f"hit_rate must be in [0, 1], got {self.hit_rate}")
         self.seed = int(seed)
