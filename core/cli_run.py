@@ -28,8 +28,7 @@ from core import store
 from core.cli_errors import OneLineError
 from core.cli_format import METRIC_COLUMNS, console, metrics_table, parse_options
 from core.cli_format import parse_seeds as seed_list
-from core.experiment import versions
-from core.records import new_run_id
+from core.records import create_distill_run, new_run_id
 
 
 class Cancelled(BaseException):
@@ -221,10 +220,7 @@ def run_cmd(config_path: Path | None, resume_id: str | None = None, **flags: Any
             run_id = new_run_id("run", config.dataset, config.backbone, config.method,
                                 f"b{config.budget}" if budgets else None, f"s{config.seed}")
             current["run"] = run_id
-            store.create_run(run_id, kind="distill", dataset=config.dataset, backbone=config.backbone,
-                             role="student", method=config.method, teacher=config.teacher, seed=config.seed,
-                             config=config.model_dump(), versions=versions(), pid=os.getpid(), tags=spec.tags)
-            store.set_run_fields(run_id, budget=config.budget, usd_cap=config.usd_cap, groups=spec.group)
+            create_distill_run(run_id, config, group=spec.group, tags=spec.tags)
             console.print(f"[bold]{run_id}[/bold]: {config.method}" + (f" budget {config.budget}" if budgets else "")
                           + f" seed {config.seed}")
             try:

@@ -27,6 +27,16 @@ def start_run(run_id: str, **fields: Any) -> Callable[[str, int, int, str], None
     return progress
 
 
+def create_distill_run(run_id: str, config: Any, *, group: str | None, tags: Sequence[str] = (),
+                       db: Path | str | None = None) -> None:
+    """The run row of one `alkd run` / `alkd sweep` cell: config a core.run_spec.RunConfig (its fields, budget and USD
+    cap as columns), status running under this process."""
+    store.create_run(run_id, kind="distill", dataset=config.dataset, backbone=config.backbone, role="student",
+                     method=config.method, teacher=config.teacher, seed=config.seed, config=config.model_dump(),
+                     versions=versions(), pid=os.getpid(), tags=tags, db=db)
+    store.set_run_fields(run_id, db, budget=config.budget, usd_cap=config.usd_cap, groups=group)
+
+
 def persist(run_id: str, outcome: Outcome | Any) -> None:
     """Metrics (test and valid), per-session test ranks, the training curve, then status done with timings.
     outcome: an Outcome, or anything with its test/valid/curve/timings (a pipeline RunResult)."""

@@ -108,8 +108,7 @@ def plan(spec: LaunchSpec, group: str, db: Path | str | None = None) -> list[Cel
 def start_row(cell: Cell, spec: LaunchSpec, group: str, db: Path | str | None = None) -> str | None:
     """Create the cell's run row (status running, the driver's pid), or take over the row of its failed attempt
     (store.claim_run: attempts + 1, what earlier attempts paid as prior_usd). None when another process claimed it."""
-    from core.experiment import versions
-    from core.records import new_run_id
+    from core.records import create_distill_run, new_run_id
 
     c = cell.config
     if cell.state == "redo" and cell.run_id:
@@ -121,10 +120,7 @@ def start_row(cell: Cell, spec: LaunchSpec, group: str, db: Path | str | None = 
             return None                     # another process took it over meanwhile (e.g. `alkd run --resume`)
         return cell.run_id
     run_id = new_run_id("sweep", c.dataset, c.backbone, c.method, f"b{c.budget}", f"s{c.seed}")
-    store.create_run(run_id, kind="distill", dataset=c.dataset, backbone=c.backbone, role="student", method=c.method,
-                     teacher=c.teacher, seed=c.seed, config=c.model_dump(), versions=versions(), pid=os.getpid(),
-                     tags=spec.tags, db=db)
-    store.set_run_fields(run_id, db, budget=c.budget, usd_cap=c.usd_cap, groups=group)
+    create_distill_run(run_id, c, group=group, tags=spec.tags, db=db)
     return run_id
 
 
