@@ -20,7 +20,7 @@ test: setup
 # style (ruff) and the import layers declared in pyproject.toml (import-linter)
 lint: setup
 	$(BIN)/ruff check core dashboard scripts tests
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 demo: setup
 	$(BIN)/alkd data fetch ml-100k
