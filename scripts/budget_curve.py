@@ -216,10 +216,15 @@ def compare(a_ids: list[str], b_ids: list[str]) -> tuple[float, float]:
 
 
 def ci95(values: np.ndarray) -> float:
-    """Half-width of the 95% t interval of the mean over seeds (0 for one seed)."""
+    """Half-width of the 95% t interval of the mean over seeds (0 for one seed, where `mean_ci` shows no interval)."""
     if len(values) < 2:
         return 0.0
     return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def mean_ci(mean: float, half: float, n: int) -> str:
+    """"0.01234 ± 0.00056", or "0.01234 (1 seed)" where one seed gives no interval."""
+    return f"{mean:.5f} ± {half:.5f}" if n > 1 else f"{mean:.5f} (1 seed)"
 
 
 def _returned_start(frame: pd.DataFrame) -> str:
@@ -263,7 +268,7 @@ def gate_section(values: pd.DataFrame) -> list[str]:
                         if method != "student" and seeds else (float("nan"), float("nan")))
             mean, half = rows["value"].mean(), ci95(rows["value"].to_numpy())
             name = LABEL[method] + (f" ({options_text(tuned)})" if method == "tr" else "")
-            lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {mean:.5f} ± {half:.5f} | "
+            lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {mean_ci(mean, half, len(rows))} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | "
                          f"{_returned_start(rows) if method in ('tr', 'rd') else ''} |")
             if method == "tr" and seeds:
@@ -318,7 +323,7 @@ def curve_section(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
         delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
         lists = "LLM (label forced)" if row["lists"] == "llm" else CONTROLS.get(row["lists"], row["lists"])
         lines.append(f"| {row['dataset']} | {row['backbone']} | {LABEL[row['method']]} | {lists} | {row['budget']:,} |"
-                     f" {row['labelled']:,.0f} | {row['n']} | {row['mean']:.5f} ± {row['half']:.5f} | "
+                     f" {row['labelled']:,.0f} | {row['n']} | {mean_ci(row['mean'], row['half'], row['n'])} | "
                      f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {row['returned']}/{row['n']} |")
     return lines + [""]
 
@@ -385,7 +390,7 @@ def superseded_section(values: pd.DataFrame) -> list[str]:
             llm = method in CURVE_METHODS
             lines.append(f"| {text} | {dataset} | {backbone} | {LABEL[method]} | {options} | "
                          f"{f'{int(budget):,}' if llm else ''} | {len(rows)} |"
-                         f" {rows['value'].mean():.5f} ± {ci95(rows['value'].to_numpy()):.5f} | "
+                         f" {mean_ci(rows['value'].mean(), ci95(rows['value'].to_numpy()), len(rows))} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {_returned_start(rows)} |")
     return lines + [""] if len(lines) > 4 else []
 
