@@ -33,10 +33,25 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from core.distill import validate_options
 from core.teachers.providers import key_envs  # teacher -> its API key's variable: the paid providers
+
+
+def _names_for(field: str) -> tuple[list[str], str]:
+    """The names a name-valued launch field takes (from its registry, read when asked) and what they are called."""
+    if field == "backbone":
+        from core.models import backbone_names
+        return backbone_names(), "backbones"
+    if field == "teacher":
+        from core.teachers.providers import provider_names
+        return provider_names(), "teachers"
+    if field == "selection":
+        from core.selection.strategies import available_strategies
+        return available_strategies(), "strategies"
+    from core.distill import MODES
+    return list(MODES), "modes"
 
 
 class RunConfig(BaseModel):
@@ -227,41 +242,14 @@ class LaunchSpec(BaseModel):
             raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(method_names())}")
         return methods
 
-    @field_validator("backbone")
+    @field_validator("backbone", "teacher", "selection", "mode")
     @classmethod
-    def _known_backbones(cls, backbones: list[str]) -> list[str]:
-        from core.models import backbone_names
-        for name in backbones:
-            if name not in backbone_names():
-                raise ValueError(f"{name!r}: known backbones {', '.join(backbone_names())}")
-        return backbones
-
-    @field_validator("teacher")
-    @classmethod
-    def _known_teachers(cls, teachers: list[str]) -> list[str]:
-        from core.teachers.providers import provider_names
-        for name in teachers:
-            if name not in provider_names():
-                raise ValueError(f"{name!r}: known teachers {', '.join(provider_names())}")
-        return teachers
-
-    @field_validator("selection")
-    @classmethod
-    def _known_selections(cls, selections: list[str | None]) -> list[str | None]:
-        from core.selection.strategies import available_strategies
-        for name in selections:
-            if name is not None and name not in available_strategies():
-                raise ValueError(f"{name!r}: known strategies {', '.join(available_strategies())}")
-        return selections
-
-    @field_validator("mode")
-    @classmethod
-    def _known_modes(cls, modes: list[str]) -> list[str]:
-        from core.distill import MODES
-        for name in modes:
-            if name not in MODES:
-                raise ValueError(f"{name!r}: known modes {', '.join(MODES)}")
-        return modes
+    def _known_names(cls, values: list[str | None], info: ValidationInfo) -> list[str | None]:
+        known, label = _names_for(info.field_name)
+        for name in values:
+            if name is not None and name not in known:
+                raise ValueError(f"{name!r}: known {label} {', '.join(known)}")
+        return values
 
     @field_validator("device")
     @classmethod
