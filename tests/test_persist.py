@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,28 +16,10 @@ from core.evaluate import EvalResult
 from core.models.registry import create
 from core.paths import db_path
 from core.persist import RESULT_TABLES, SCHEMAS, RunTables, result_tables, write_run
-from core.pipeline import RunConfig
+from core.pipeline import RunConfig, RunFacts, RunResult
 
 
-@dataclass
-class Result:
-    """A finished run as core.pipeline.RunResult carries it (the fields core.persist reads)."""
-
-    config: RunConfig
-    test: EvalResult
-    valid: EvalResult | None
-    curve: pd.DataFrame | None
-    timings: dict[str, float]
-    selection: pd.DataFrame | None = None
-    candidates: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    responses: list[Any] = field(default_factory=list)
-    usd_spent: float = 0.0
-    n_labelled: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    model: Any = None
-
-
-def _result(n_test: int = 5, n_pool: int = 6) -> Result:
+def _result(n_test: int = 5, n_pool: int = 6) -> RunResult:
     test = EvalResult({"ndcg@10": 0.25, "recall@10": 0.5, "mrr@20": 0.125}, np.arange(n_test, dtype=np.int64),
                       np.arange(100, 100 + n_test), np.arange(1, n_test + 1))
     valid = EvalResult({"ndcg@10": 0.2}, np.zeros(2, np.int64), np.array([7, 8]), np.array([1, 2]))
@@ -53,12 +33,12 @@ def _result(n_test: int = 5, n_pool: int = 6) -> Result:
                               "category": [["effective", None][i % 2] for i in range(n_pool)],
                               "call_key": [["k", None][i % 2] for i in range(n_pool)],
                               "hit_position": pd.array([3, None] * (n_pool // 2), dtype="Int64")})
-    return Result(RunConfig(dataset="csv", method="alkdrec", teacher="simulated"), test, valid, curve,
+    return RunResult(RunConfig(dataset="csv", method="alkdrec", teacher="simulated"), test, valid, curve,
                   {"query": 1.25}, selection, {0: (3, 4, 5), 2: (6, 7)},
                   # two rounds asked "k" (once stored); a skipped / replayed response has no call key
                   [SimpleNamespace(call_key="k"), SimpleNamespace(call_key="k2"), SimpleNamespace(call_key="k"),
                    SimpleNamespace(call_key=None)], usd_spent=0.0123, n_labelled=3,
-                  extra={"kind": "llm", "warnings": []})
+                  extra=RunFacts(kind="llm", warnings=[]))
 
 
 def _new_run(run_id: str) -> None:
