@@ -25,6 +25,10 @@ def fetch(source: str, from_dir: Path | None = None, *, name: str | None = None,
         check_name(options["dataset_name"], field="-o dataset_name", fix="-o dataset_name=my_data")
     dataset = build(source, from_dir, **options)
     if name is not None and name != dataset.name:
+        if dataset.meta.get("synthetic") and "synthetic" not in name:
+            # a generated dataset is never presented as real data: its name says so wherever it is shown
+            raise DataError(f"--name {name!r} does not say the dataset is synthetic", field="--name",
+                            fix=f"a name containing 'synthetic', e.g. --name synthetic-{name}")
         dataset = SessionDataset(name, dataset.source, dataset.items, dataset.sessions, dataset.meta)
     path = save_dataset(dataset, dataset_dir(dataset.name, field="--name", fix="--name my_data"))
     store.register_dataset(dataset.name, source, path, dataset.stats().as_dict(), dataset.meta, db=db)

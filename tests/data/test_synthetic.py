@@ -92,6 +92,16 @@ def test_fetch_marks_the_dataset_synthetic_on_its_card_and_in_the_store(isolated
     assert meta["synthetic"] is True and meta["description"].startswith("SYNTHETIC")
 
 
+def test_a_name_without_synthetic_is_refused_and_nothing_is_written(isolated_home):
+    result = CliRunner().invoke(main, ["data", "fetch", "synthetic", "--name", "shop", "-o", "n_sessions=300",
+                                       "-o", "n_items=40"])
+    assert result.exit_code != 0 and "does not say the dataset is synthetic" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not dataset_dir("shop").exists()
+    ok = CliRunner().invoke(main, ["data", "fetch", "synthetic", "--name", "synthetic-small", "-o", "n_sessions=300",
+                                   "-o", "n_items=40"])
+    assert ok.exit_code == 0, ok.output
+
+
 @pytest.mark.parametrize("options, message", [
     ({"dataset_name": "shop"}, "does not say it is synthetic"),
     ({"n_sessions": "many"}, "n_sessions must be an integer"),
