@@ -178,6 +178,12 @@ class DistillContext:
         """Every training instance (each training session's prefixes -> next item), as pre-training used."""
         return training_instances(self.dataset, self.max_len, augment_prefixes=True)
 
+    @cached_property
+    def kd_scores(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The KD teacher's scores of training instances (kd_teacher_scores), built once per run: fitting the
+        temperature and the KD term read the same teacher (V-SKNN is fitted once)."""
+        return kd_teacher_scores(self)
+
     @property
     def objective(self) -> str:
         """The pairwise rows' objective: option `objective`, else bpr (paper) / bpr-inbatch (authors-code)."""
@@ -359,7 +365,7 @@ def kd_term(ctx: DistillContext, temperature: float, lam: float | None = None) -
     else 1/T^2."""
     base = ctx.training_rows
     tensors = [torch.as_tensor(a) for a in (base.inputs, base.lengths)]
-    teacher = kd_teacher_scores(ctx)
+    teacher = ctx.kd_scores
 
     def loss(model: SessionModel, index: torch.Tensor) -> torch.Tensor:
         x, n = (t[index].to(ctx.device) for t in tensors)
@@ -412,7 +418,7 @@ def kd_temperature_for(ctx: DistillContext) -> float:
     if value is not None:
         return float(value)
     rows = np.random.default_rng(ctx.seed).permutation(len(ctx.training_rows))[:2048]
-    logits = kd_teacher_scores(ctx)(torch.as_tensor(rows))[:, 1:]
+    logits = ctx.kd_scores(torch.as_tensor(rows))[:, 1:]
     return temperature_for_perplexity(logits.cpu(), float(ctx.param("kd_perplexity")))
 
 
