@@ -63,7 +63,9 @@ CONTROLS = {"teacher": "TR on the same sessions", "shuffled": "LLM lists shuffle
 #: 1/T^2), a sharper and a softer target, a student trained from scratch (the issue's probe: SASRec gained only
 #: from scratch), and V-SKNN as the KD teacher (it beats every d=100 teacher on alkdrec-ml); the first is the default.
 TUNE_GRID = [(), (("kd_perplexity", "3"),), (("kd_perplexity", "30"),), (("init", "scratch"),),
-             (("kd_teacher", "vsknn"),)]
+             (("kd_teacher", "vsknn"),),
+             # T = 1: a cross-entropy teacher's own softmax; the last is the issue's probe that helped SASRec on ML
+             (("kd_temperature", "1"),), (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3"))]
 LABEL = {"student": "Student", "teacher": "Teacher (d=100)", "tr": "TR (KD)", "rd": "RD", "alkdrec": "ALKDRec",
          "random": "Random", "dllm2rec": "DLLM2Rec", "llmd4rec": "LLMD4Rec (adapted)", "vsknn": "V-SKNN",
          "transitions": "Transitions"}
