@@ -3,7 +3,7 @@ VENV ?= .venv
 EXTRAS ?= dev
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo bench peers clean
 
 setup: $(BIN)/alkd
 
@@ -31,6 +31,12 @@ demo: setup
 
 bench: setup
 	$(BIN)/python scripts/bench_engine.py
+
+# alkd against RecBole 1.2.1 (issue 14): RecBole's own venv under $$ALKD_HOME/peers, then every row not yet in
+# docs/peers/results.jsonl (hours of quiet CPU; rerun to resume), then docs/peers.md. Not part of `make test`.
+peers: setup
+	$(BIN)/python scripts/bench_peers.py setup
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_peers.py run
 
 clean:
 	rm -rf $(VENV) data/datasets data/checkpoints data/runs.duckdb

@@ -89,7 +89,11 @@ def setup(venv: Path, log: Callable[[str], None] = print) -> Path:
     if venv_ready(venv):
         log(f"RecBole {RECBOLE_VERSION} venv ready: {venv}")
         return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        venv.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PeersError(f"--venv {venv}: cannot create its folder ({error.strerror or error}) (fix: pass a --venv "
+                         "in a writable folder)") from None
     logfile = venv.parent / "setup.log"
     steps = [([sys.executable, "-m", "venv", str(venv)], "create the venv"),
              ([str(venv_python(venv)), "-m", "pip", "install", "-q", TORCH_PIN], f"pip install {TORCH_PIN}"),
@@ -342,7 +346,7 @@ def run_recbole(job: Job, dataset: Any, venv: Path, work: Path) -> dict:
     under our protocol beside its own metrics. The work folder is removed afterwards (score matrices are large)."""
     reference = our_train_settings(job.backbone, job.dim, job.seed)
     bench = convert(dataset, work / "benchmark")
-    out = work / "run"
+    out = work / f"run-{os.getpid()}"          # this process's own: a second runner never shares it
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     spec = {"model": RECBOLE_MODEL[job.backbone], "dataset": bench.name, "data_path": str(bench.folder),
@@ -479,8 +483,10 @@ def table_row(setting: tuple, sides: dict[str, Side]) -> list[str]:
     else:
         seeds = f"alkd {na}, RecBole {nr}" + (" (one seed)" if min(na, nr) == 1 else "")
 
-    def pair(pick: Callable[[dict], Any], digits: int = 1) -> str:
-        return " / ".join(_cell(side.mean_std(pick), len(side.rows), digits) for side in (alkd, rb))
+    def pair(pick: Callable[[dict], Any], digits: int = 1, whole: bool = False) -> str:
+        """alkd / RecBole; whole: a count, shown without decimals when it is one seed's."""
+        return " / ".join(_cell(side.mean_std(pick), len(side.rows), 0 if whole and len(side.rows) == 1 else digits)
+                          for side in (alkd, rb))
 
     return [dataset, backbone, str(dim), f"{lr:g} ({label})", seeds,
             _cell(alkd.mean_std(lambda r: r["ours"]["recall@10"]), na),
@@ -488,7 +494,7 @@ def table_row(setting: tuple, sides: dict[str, Side]) -> list[str]:
             _cell(rb.mean_std(lambda r: r["ours"]["recall@10"]), nr), _cell(rb.mean_std(_ndcg), nr),
             _cell(rb.mean_std(lambda r: r["own"]["recall@10"]), nr),
             _cell(rb.mean_std(lambda r: r["own"]["ndcg@10"]), nr),
-            pair(lambda r: r["best_epoch"]), pair(lambda r: r["train_seconds"]),
+            pair(lambda r: r["best_epoch"], whole=True), pair(lambda r: r["train_seconds"]),
             _cell(alkd.mean_std(lambda r: r["samples_per_s"]), na, thousands=True),
             _cell(rb.mean_std(lambda r: r["samples_per_s"]), nr, thousands=True),
             _ratio(alkd.mean_std(_ndcg), rb.mean_std(_ndcg)),
@@ -518,8 +524,8 @@ def markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
 PROTOCOL = f"""\
 **Protocol.** Both toolkits train on the same instances: RecBole {RECBOLE_VERSION} reads benchmark atomic files
 written from our split (`user_id:token item_id_list:token_seq item_id:token`; `benchmark_filename`, so RecBole does
-not re-split): every training prefix our trainer sees (last `max_len` items, 59,771 rows on alkdrec-ml — the worker
-checks RecBole loaded exactly as many), and one validation / test row per session with our evaluation window. Every
+not re-split): every training prefix our trainer sees (last `max_len` items; the script checks RecBole loaded exactly
+as many rows as our trainer has instances), and one validation / test row per session with our evaluation window. Every
 row is its own user, so RecBole masks no history across rows; every item id is listed in a `.item` file, so both rank
 the same catalogue, and RecBole's internal ids are mapped back to ours through its `field2id_token`. Same optimiser
 (Adam, no weight decay), batch (ours, 256), epoch limit, early stopping on validation NDCG@10 after every epoch with
@@ -549,6 +555,11 @@ def report(rows: Sequence[dict], datasets: Sequence[str] = DATASETS, backbones: 
     full = group(rows, full_epochs)
     grid = [(d, b, dim, lr, label) for d in datasets for b in backbones for dim in dims
             for lr, label in lr_values(b, LR_CHOICES)]
+    complete = sum(1 for setting in grid if {"alkd", "recbole"} <= set(full.get(setting, {})))
+    instances = {r["dataset"]: r["n_train"] for r in rows}
+    lines[-2:-2] = [f"Status: {complete} of {len(grid)} settings of the full grid have run in both toolkits."
+                    + ("" if not instances else " Training instances, identical in both toolkits: "
+                       + ", ".join(f"{name} {n:,}" for name, n in sorted(instances.items())) + "."), ""]
     body = [table_row(setting, full.get(setting, {})) for setting in grid]
     body += [table_row(s, sides) for s, sides in sorted(full.items()) if s not in grid]
     lines += markdown(COLUMNS, body)
@@ -556,7 +567,7 @@ def report(rows: Sequence[dict], datasets: Sequence[str] = DATASETS, backbones: 
         short = group(rows, limit)
         lines += ["", f"## Smoke runs: epoch limit {limit} (NOT comparable results: training stopped at {limit} "
                       f"epoch{'s' if limit > 1 else ''})", ""]
-        lines += markdown(COLUMNS, [table_row(s, sides) for s, sides in sorted(short.items())])
+        lines += markdown(COLUMNS, [table_row(s, sides)[:-1] + ["– (smoke)"] for s, sides in sorted(short.items())])
     machines = sorted({f"{r.get('machine', '?')}" for r in rows})
     if rows:
         lines += ["", f"Measured on: {'; '.join(machines)}; 1-minute load average while a row finished: "

@@ -37,9 +37,22 @@ def _load_trusted(*args, **kwargs):
 
 torch.load = _load_trusted
 
-from recbole.config import Config  # noqa: E402  (after the torch.load patch: recbole binds torch at import)
-from recbole.data import create_dataset, data_preparation  # noqa: E402
-from recbole.utils import get_model, get_trainer, init_logger, init_seed  # noqa: E402
+
+def our_columns(scores: np.ndarray, item_tokens: np.ndarray) -> np.ndarray:
+    """RecBole's (n, n_recbole_items) scores as (n, max_id + 1) float32 in our item id order: column t = our id t.
+    item_tokens: RecBole's field2id_token["item_id"] (internal id -> our id as text, "[PAD]" at 0). Column 0 and any
+    id RecBole does not know stay -inf (never ranked above a real candidate)."""
+    ours = np.array([int(t) for t in item_tokens[1:]], dtype=np.int64)
+    out = np.full((scores.shape[0], int(ours.max()) + 1), -np.inf, dtype=np.float32)
+    out[:, ours] = scores[:, 1:]
+    return out
+
+
+def session_of(user_token: str) -> int:
+    """Our session id of a test row's user token `e<session_id>` (bench_peers.convert writes them)."""
+    if not user_token.startswith("e"):
+        raise ValueError(f"test row of user {user_token!r}: expected e<session id>")
+    return int(user_token[1:])
 
 
 def recbole_config(job: dict) -> dict:
@@ -71,6 +84,12 @@ def recbole_config(job: dict) -> dict:
 
 
 def main(job_file: str) -> None:
+    # imported here, after the torch.load patch (recbole binds torch.load at import); the helpers above need only
+    # numpy, so tests import this module without RecBole
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
     job = json.loads(Path(job_file).read_text())
     out = Path(job["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -95,18 +114,15 @@ def main(job_file: str) -> None:
     train_seconds = time.perf_counter() - started
     test_metrics = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
 
-    tokens = dataset.field2id_token["item_id"]     # RecBole's internal id -> our id as text ("[PAD]" at 0)
-    ours = np.array([int(t) if t != "[PAD]" else 0 for t in tokens], dtype=np.int64)
+    tokens = dataset.field2id_token["item_id"]
     users = dataset.field2id_token["user_id"]
     rows, sessions = [], []
-    model.eval()
+    model.eval()                        # the best epoch's weights: evaluate(load_best_model=True) loaded them
     with torch.no_grad():
         for interaction, _history, _positive_u, _positive_i in test_data:
             scores = model.full_sort_predict(interaction.to(config["device"])).view(len(interaction), -1)
-            matrix = np.full((len(interaction), int(ours.max()) + 1), -np.inf, dtype=np.float32)
-            matrix[:, ours[1:]] = scores[:, 1:].cpu().numpy()
-            rows.append(matrix)
-            sessions += [int(users[u][1:]) for u in interaction["user_id"].tolist()]
+            rows.append(our_columns(scores.cpu().numpy(), tokens))
+            sessions += [session_of(users[u]) for u in interaction["user_id"].tolist()]
     np.save(out / "scores.npy", np.concatenate(rows))
     np.save(out / "sessions.npy", np.asarray(sessions, dtype=np.int64))
     result = {
