@@ -232,3 +232,15 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> TTest:
         raise ValueError(f"paired samples must align: {a_arr.shape} vs {b_arr.shape}")
     result = stats.ttest_rel(a_arr, b_arr)
     return TTest(float(result.statistic), float(result.pvalue), float((a_arr - b_arr).mean()), len(a_arr))
+
+
+def detectable_difference(a: Sequence[float], b: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true mean difference that the paired two-sided t-test of a against b (at level `alpha`) finds
+    with probability `power`, given the observed spread of the differences: (t[1 - alpha/2] + t[power]) * sd(a - b) /
+    sqrt(n), Student's t with n - 1 degrees of freedom (the usual approximation of the noncentral t). Same units as
+    a and b; NaN for fewer than two pairs. It says whether "not significant" means "no effect" or "too few sessions"."""
+    diffs = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if len(diffs) < 2:
+        return float("nan")
+    dof = len(diffs) - 1
+    return float((stats.t.ppf(1 - alpha / 2, dof) + stats.t.ppf(power, dof)) * diffs.std(ddof=1) / np.sqrt(len(diffs)))

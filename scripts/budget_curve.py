@@ -35,14 +35,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import store  # noqa: E402
 from core.cli_format import parse_seeds  # noqa: E402
-from core.evaluate import paired_ttest, per_session  # noqa: E402
+from core.evaluate import detectable_difference, mean_ci, paired_ttest, per_session  # noqa: E402
 
 GROUP = "budget"
 ARCHIVE = ROOT / "docs" / "budget_runs"
@@ -208,23 +207,34 @@ def session_means(run_ids: list[str]) -> pd.Series:
     return ranks.groupby("session_id")["value"].mean()
 
 
+def paired_sessions(a_ids: list[str], b_ids: list[str]) -> tuple[pd.Series, pd.Series]:
+    """Per test session METRIC of a and of b (each averaged over its seeds), on the sessions both have."""
+    return session_means(a_ids).align(session_means(b_ids), join="inner")
+
+
 def compare(a_ids: list[str], b_ids: list[str]) -> tuple[float, float]:
     """(relative difference of a over b, p of the paired t-test over test sessions, seeds averaged per session)."""
-    a, b = session_means(a_ids), session_means(b_ids)
-    a, b = a.align(b, join="inner")
+    a, b = paired_sessions(a_ids, b_ids)
     if a.empty or b.mean() == 0:
         return float("nan"), float("nan")
     return float(a.mean() / b.mean() - 1.0), paired_ttest(a.to_numpy(), b.to_numpy()).p_value
 
 
+def detectable(a_ids: list[str], b_ids: list[str]) -> float:
+    """The smallest relative difference of a over b that this paired test finds with 80% power at p < 0.05
+    (core.evaluate.detectable_difference over b's mean)."""
+    a, b = paired_sessions(a_ids, b_ids)
+    return float(detectable_difference(a.to_numpy(), b.to_numpy()) / b.mean()) if len(a) > 1 else float("nan")
+
+
 def ci95(values: np.ndarray) -> float:
-    """Half-width of the 95% t interval of the mean over seeds (0 for one seed, where `mean_ci` shows no interval)."""
-    if len(values) < 2:
-        return 0.0
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    """Half-width of the 95% t interval of the mean over seeds (core.evaluate.mean_ci); 0 for one seed, where
+    `fmt_mean_ci` shows no interval."""
+    half = mean_ci(values)[1]
+    return 0.0 if np.isnan(half) else half
 
 
-def mean_ci(mean: float, half: float, n: int) -> str:
+def fmt_mean_ci(mean: float, half: float, n: int) -> str:
     """"0.01234 ± 0.00056", or "0.01234 (1 seed)" where one seed gives no interval."""
     return f"{mean:.5f} ± {half:.5f}" if n > 1 else f"{mean:.5f} (1 seed)"
 
@@ -270,11 +280,13 @@ def gate_section(values: pd.DataFrame) -> list[str]:
                         if method != "student" and seeds else (float("nan"), float("nan")))
             mean, half = rows["value"].mean(), ci95(rows["value"].to_numpy())
             name = LABEL[method] + (f" ({options_text(tuned)})" if method == "tr" else "")
-            lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {mean_ci(mean, half, len(rows))} | "
+            lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {fmt_mean_ci(mean, half, len(rows))} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | "
                          f"{_returned_start(rows) if method in ('tr', 'rd') else ''} |")
             if method == "tr" and seeds:
-                passed.append((dataset, backbone, len(seeds), delta, p))
+                passed.append((dataset, backbone, len(seeds), delta, p,
+                               detectable(rows[rows["seed"].isin(seeds)]["run_id"].tolist(),
+                                          student[student["seed"].isin(seeds)]["run_id"].tolist())))
     lines += ["", "TR's setting per cell was chosen on seed 0 by VALIDATION NDCG@10 (test shown for information only):",
               "", "| dataset | backbone | TR setting | valid NDCG@10 | test NDCG@10 | chosen |",
               "|---|---|---|---|---|---|"]
@@ -285,12 +297,14 @@ def gate_section(values: pd.DataFrame) -> list[str]:
                      f"{valid.get(row['run_id'], np.nan):.5f}"
                      f" | {row['value']:.5f} | {'yes' if chosen else ''} |")
     lines.append("")
-    for dataset, backbone, n, delta, p in passed:
+    for dataset, backbone, n, delta, p, smallest in passed:
         significant = bool(np.isfinite(p) and delta > 0 and p < 0.05)
         verdict = "passes" if significant and n >= 5 else (
             "beats Student but over fewer than 5 seeds" if significant else "does NOT pass")
+        power = (f" (this test finds a true gain of {smallest:.1%} or more 4 times in 5)"
+                 if np.isfinite(smallest) else "")
         lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {_seeds(n)}): "
-                     f"the gate {verdict}.")
+                     f"the gate {verdict}{power}.")
     return lines + [""]
 
 
@@ -325,7 +339,7 @@ def curve_section(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
         delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
         lists = "LLM (label forced)" if row["lists"] == "llm" else CONTROLS.get(row["lists"], row["lists"])
         lines.append(f"| {row['dataset']} | {row['backbone']} | {LABEL[row['method']]} | {lists} | {row['budget']:,} |"
-                     f" {row['labelled']:,.0f} | {row['n']} | {mean_ci(row['mean'], row['half'], row['n'])} | "
+                     f" {row['labelled']:,.0f} | {row['n']} | {fmt_mean_ci(row['mean'], row['half'], row['n'])} | "
                      f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {row['returned']}/{row['n']} |")
     return lines + [""]
 
@@ -392,7 +406,7 @@ def superseded_section(values: pd.DataFrame) -> list[str]:
             llm = method in CURVE_METHODS
             lines.append(f"| {text} | {dataset} | {backbone} | {LABEL[method]} | {options} | "
                          f"{f'{int(budget):,}' if llm else ''} | {len(rows)} |"
-                         f" {mean_ci(rows['value'].mean(), ci95(rows['value'].to_numpy()), len(rows))} | "
+                         f" {fmt_mean_ci(rows['value'].mean(), ci95(rows['value'].to_numpy()), len(rows))} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {_returned_start(rows)} |")
     return lines + [""] if len(lines) > 4 else []
 

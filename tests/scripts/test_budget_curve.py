@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from core import store
 
@@ -92,7 +93,14 @@ def test_the_gate_fails_when_tr_does_not_beat_the_student(script, tmp_path):
     for seed in range(5):
         seed_run("student", seed, ranks)
         seed_run("tr", seed, ranks[::-1].copy())
-    assert "the gate does NOT pass" in script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    assert "the gate does NOT pass" in text
+    # and says how large a gain the test could have found: (t[.975] + t[.8]) sd(diffs) / sqrt(n), over Student's mean
+    ndcg = lambda r: np.where(r < 10, 1 / np.log2(r + 2.0), 0.0)   # noqa: E731
+    diffs, n = ndcg(ranks[::-1]) - ndcg(ranks), len(ranks)
+    smallest = ((stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * diffs.std(ddof=1) / np.sqrt(n)
+                / ndcg(ranks).mean())
+    assert f"this test finds a true gain of {smallest:.1%} or more 4 times in 5" in text
 
 
 def test_tr_setting_is_chosen_on_validation_and_the_gate_uses_it(script, tmp_path):
