@@ -430,12 +430,9 @@ class Side:
         return [float(v) for v in map(pick, self.rows) if v is not None]
 
     def mean_std(self, pick: Callable[[dict], Any]) -> tuple[float, float] | None:
+        from core.evaluate import mean_std
         values = self.values(pick)
-        if not values:
-            return None
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-        return mean, std
+        return mean_std(values) if values else None
 
 
 def _ndcg(row: dict) -> float:
