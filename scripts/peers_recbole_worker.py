@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-torch.set_num_threads(1)
-_torch_load = torch.load
 
+def trust_own_checkpoints() -> None:
+    """RecBole 1.2.1 loads its own best checkpoint with torch.load's pre-2.6 default; that file is the worker's own.
+    Patched only when the worker runs (main), never on import: tests import this module into the suite's process."""
+    torch_load = torch.load
 
-def _load_trusted(*args, **kwargs):
-    """RecBole 1.2.1 loads its own best checkpoint with torch.load's pre-2.6 default; that file is the worker's own."""
-    kwargs["weights_only"] = False
-    return _torch_load(*args, **kwargs)
+    def load_trusted(*args, **kwargs):
+        kwargs["weights_only"] = False
+        return torch_load(*args, **kwargs)
 
-
-torch.load = _load_trusted
+    torch.load = load_trusted
 
 
 def our_columns(scores: np.ndarray, item_tokens: np.ndarray) -> np.ndarray:
@@ -84,8 +84,9 @@ def recbole_config(job: dict) -> dict:
 
 
 def main(job_file: str) -> None:
-    # imported here, after the torch.load patch (recbole binds torch.load at import); the helpers above need only
-    # numpy, so tests import this module without RecBole
+    # imported here: the helpers above need only numpy, so tests import this module without RecBole
+    torch.set_num_threads(1)
+    trust_own_checkpoints()
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_logger, init_seed

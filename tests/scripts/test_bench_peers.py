@@ -92,6 +92,21 @@ def test_recbole_ids_map_back_to_ours(worker):
 
 # ------------------------------------------------------------------------------------------------------- protocol
 
+def test_importing_the_worker_leaves_torch_as_it_was():
+    """The suite imports the worker: its trust in RecBole's own checkpoints and its one thread belong to its run only
+    (a patched torch.load here let a tampered alkd checkpoint run code in a later test)."""
+    import torch
+    load, threads = torch.load, torch.get_num_threads()
+    try:
+        _load("peers_recbole_worker")
+        assert torch.load is load
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.load = load
+        torch.set_num_threads(threads)
+        sys.modules.pop("peers_recbole_worker", None)
+
+
 def test_a_score_matrix_is_ranked_under_our_protocol(peers):
     """Window items excluded except the label, ties broken by lower item id, rows matched by session id."""
     batch = SessionBatch(session_ids=np.array([10, 11, 12]),
