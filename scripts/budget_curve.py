@@ -64,7 +64,9 @@ CONTROLS = {"teacher": "TR on the same sessions", "shuffled": "LLM lists shuffle
 TUNE_GRID = [(), (("kd_perplexity", "3"),), (("kd_perplexity", "30"),), (("init", "scratch"),),
              (("kd_teacher", "vsknn"),),
              # T = 1: a cross-entropy teacher's own softmax; the last is the issue's probe that helped SASRec on ML
-             (("kd_temperature", "1"),), (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3"))]
+             (("kd_temperature", "1"),), (("init", "scratch"), ("kd_temperature", "1"), ("lambda", "0.3")),
+             # the student starts with the teacher's item geometry (its table's top principal directions)
+             (("init", "teacher-pca"),)]
 LABEL = {"student": "Student", "teacher": "Teacher (d=100)", "tr": "TR (KD)", "rd": "RD", "alkdrec": "ALKDRec",
          "random": "Random", "dllm2rec": "DLLM2Rec", "llmd4rec": "LLMD4Rec (adapted)", "vsknn": "V-SKNN",
          "transitions": "Transitions"}

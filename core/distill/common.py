@@ -9,8 +9,11 @@ Recipes (option `recipe`):
   run records how it compares with the start (`valid_start`, `valid_best`, `returned_start`).
 - `finetune` (default in `authors-code` mode, and what the paper describes): fine-tune on the distillation rows
   alone; the starting model competes at check 0 (so such runs may return it unchanged: `returned_start`).
-Init (option `init`): `pretrained` (warm start from the cached d=10 student) or `scratch` (random weights of the same
-shape, trained with the student's pre-training settings and the joint loss to early stopping, as DLLM2Rec does).
+Init (option `init`): `pretrained` (warm start from the cached d=10 student), `scratch` (random weights of the same
+shape, trained with the student's pre-training settings and the joint loss to early stopping, as DLLM2Rec does) or
+`teacher-pca` (as scratch, but the student's output item table E_s (N+1, d) starts as the teacher's table E_t
+(N+1, D) projected on its top-d right singular vectors, E_s = c * E_t V_d, c matching the random table's mean row norm:
+the teacher's item geometry, the best rank-d approximation of its item-item similarities, before any step).
 
 Modes (spec alkdrec.md §13): `paper` — position thresholds on 1-based ranks [1,5]/(5,15]/(15,25], BPR of each ranked
 item against uniformly sampled negatives; `authors-code` — the notebooks' behaviour (0-based thresholds j<=5/<=15/<=25,
@@ -38,7 +41,7 @@ from core.train import Instances, Progress, TrainConfig, batch_indices, fit_step
 MODES = ("paper", "authors-code")
 OBJECTIVES = ("bpr", "bpr-inbatch", "ce")
 RECIPES = ("joint", "finetune")
-INITS = ("pretrained", "scratch")
+INITS = ("pretrained", "scratch", "teacher-pca")
 LOSSES = ("kd", "bpr-top50", "listwise", "pairwise")
 LISTS = ("llm", "in-candidates", "shuffled", "teacher")
 KD_TEACHERS = ("model", "vsknn")
@@ -50,7 +53,8 @@ OPTIONS: dict[str, tuple[Any, type, str]] = {
                           "mode default); finetune: distillation rows alone, the starting model competing "
                           "(authors-code)"),
     "init": ("pretrained", str, "pretrained: warm-start from the d=10 student; scratch: random weights, trained with "
-                                "the pre-training settings and the joint loss"),
+                                "the pre-training settings and the joint loss; teacher-pca: scratch with the item "
+                                "table from the teacher's top principal directions"),
     "loss": (None, str, "distillation loss: kd (soft targets over the catalogue, TR's default) or bpr-top50 (TR's "
                         "old pairwise top-50); listwise (LLM methods' default) or pairwise (ALKDRec's alpha-weighted)"),
     "lists": ("llm", str, "what LLM methods distil: llm; in-candidates (ids outside our label-free candidates "
@@ -206,7 +210,7 @@ class DistillContext:
                       batch_size=int(self.param("batch_size")), max_epochs=int(self.param("max_epochs")),
                       patience=int(self.param("patience")), valid_metric=str(self.param("valid_metric")),
                       loss=self.param("base_loss") or self.student_pretrain_config().loss)
-        if self.param("init") == "scratch":
+        if self.param("init") != "pretrained":
             # from random weights: the pre-training recipe (its lr, batch, epochs), unless set explicitly
             pre = self.student_pretrain_config()
             values.update({k: getattr(pre, k) for k in ("lr", "batch_size", "max_epochs", "patience")
@@ -289,13 +293,19 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     """Train the student with `term` under `recipe` (default: the run's, module doc) to early stopping on validation.
 
     start: the model to continue from (LLMD4Rec's later rounds); default: the pretrained student (init=pretrained) or
-    a seeded random one of the same shape (init=scratch). Returns (model, curve, facts)."""
-    scratch = ctx.param("init") == "scratch" and start is None
+    a seeded random one of the same shape (init=scratch; init=teacher-pca with the teacher's item geometry, module
+    doc). Returns (model, curve, facts)."""
+    init = str(ctx.param("init"))
+    scratch = init != "pretrained" and start is None
     model = start if start is not None else ctx.student
     if scratch:
         torch.manual_seed(ctx.seed)
         model = create(ctx.backbone, ctx.dataset.n_items, ctx.student.dim, ctx.student.max_len,
                        ctx.student.config).to(ctx.device)
+        if init == "teacher-pca":
+            with torch.no_grad():
+                table = model.item_embeddings()
+                table.copy_(teacher_pca_items(ctx.teacher.item_embeddings().detach().to(table.device), table))
     config = ctx.train_config()
     recipe = recipe or ctx.recipe
     joint = recipe == "joint"
@@ -332,12 +342,23 @@ def fit_distill(ctx: DistillContext, term: Term, stage: str = "distill", start: 
     curve, best_epoch, best = fit_steps(model, step, steps, ctx.valid, config, ctx.device, ctx.progress, stage,
                                         check_every=valid_every, start_competes=start_competes)
     metric = config.valid_metric
-    facts = {"recipe": recipe, "init": "scratch" if scratch else "pretrained", "lambda": term.lam if joint else None,
+    facts = {"recipe": recipe, "init": init if scratch else "pretrained", "lambda": term.lam if joint else None,
              **({"kd_lambda": terms[1].lam, "kd_temperature": temperature} if len(terms) > 1 else {}),
              "best_epoch": best_epoch, "valid_every": valid_every, "start_competes": start_competes,
              "valid_start": float(curve["valid_value"].iloc[0]), "valid_best": float(best.metrics[metric]),
              "returned_start": bool(best_epoch == 0), "train_config": config.model_dump()}
     return model, curve, facts
+
+
+def teacher_pca_items(teacher: torch.Tensor, random: torch.Tensor) -> torch.Tensor:
+    """The teacher's item table (N+1, D) on its top-d right singular vectors, (N+1, d) with d = random.shape[1],
+    scaled to the random table's mean row norm; row 0 (padding) stays zero. Uncentred: the shared direction (how
+    popular an item is) is part of what the teacher's scores carry."""
+    items = teacher[1:].float()
+    _, _, v = torch.linalg.svd(items, full_matrices=False)
+    projected = items @ v[: random.shape[1]].T
+    scale = random[1:].norm(dim=1).mean() / projected.norm(dim=1).mean().clamp(min=1e-12)
+    return torch.cat([torch.zeros_like(random[:1]), projected * scale])
 
 
 def pairwise_term(ctx: DistillContext, rows: Instances) -> Term:

@@ -14,7 +14,7 @@ from tiny_data import make_dataset
 from core.baselines.sknn import VSKNN
 from core.data.dataset import SessionBatch
 from core.distill import DistillContext, get_method, method_names
-from core.distill.common import distillation_lists, instance_sessions, kd_teacher_scores, top_k
+from core.distill.common import distillation_lists, instance_sessions, kd_teacher_scores, teacher_pca_items, top_k
 from core.distill.losses import soft_target_kd
 from core.evaluate import evaluate
 from core.train import TrainConfig, model_scorer, train, training_instances
@@ -158,6 +158,29 @@ def test_scratch_init_trains_a_fresh_student_with_the_pretraining_settings(pretr
     assert not all(same_start) and result.extra["valid_start"] != pytest.approx(valid_ndcg(student, data))
     steps = -(-len(training_instances(data, 5, augment_prefixes=True)) // 1024)
     assert result.extra["valid_every"] == steps                       # checked once an epoch, as in pre-training
+
+
+def test_teacher_pca_items_keep_the_teachers_item_geometry():
+    torch.manual_seed(0)
+    basis = torch.randn(3, 12)
+    teacher = torch.cat([torch.zeros(1, 12), torch.randn(30, 3) @ basis])      # rank 3: a d=3 table loses nothing
+    random = torch.randn(31, 3) * 0.5
+    items = teacher_pca_items(teacher, random)
+    assert items.shape == (31, 3) and torch.equal(items[0], torch.zeros(3))
+    assert items[1:].norm(dim=1).mean() == pytest.approx(float(random[1:].norm(dim=1).mean()), rel=1e-5)
+    similarities, theirs = items[1:] @ items[1:].T, teacher[1:] @ teacher[1:].T
+    assert torch.allclose(similarities / similarities.abs().max(), theirs / theirs.abs().max(), atol=1e-4)
+
+
+def test_teacher_pca_init_starts_from_the_teachers_items_and_trains(pretrained):
+    data, student, teacher = pretrained
+    result = get_method("tr").distill(context(data, student, teacher, init="teacher-pca", max_epochs=1, lr=1e-12))
+    assert result.extra["init"] == "teacher-pca" and not result.extra["start_competes"]
+    start = result.model.item_embeddings().detach()
+    expected = teacher_pca_items(teacher.item_embeddings().detach(), start)
+    assert torch.allclose(start, expected, atol=1e-5)                 # no real step: the table is the projection
+    trained = get_method("tr").distill(context(data, student, teacher, init="teacher-pca", max_epochs=2))
+    assert not torch.allclose(trained.model.item_embeddings().detach(), expected)
 
 
 def test_list_controls(pretrained):

@@ -34,7 +34,7 @@ def test_numbers_are_cast_to_the_default_type():
     ({"valid_metric": 3}, "'valid_metric' must be text"),
     ({"recipe": "mixed"}, "'recipe' must be one of joint, finetune"),
     ({"base_loss": "bpr"}, "'base_loss' must be one of ce, bpr-inbatch"),
-    ({"init": "random"}, "'init' must be one of pretrained, scratch"),
+    ({"init": "random"}, "'init' must be one of pretrained, scratch, teacher-pca"),
     ({"loss": "mse"}, "'loss' must be one of kd, bpr-top50, listwise, pairwise"),
     ({"lists": "gold"}, "'lists' must be one of llm, in-candidates, shuffled, teacher"),
     ({"lambda": -1.0}, "'lambda' must be a finite number at least 0"),
