@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.distill.common import INITS, LISTS, LOSSES, RECIPES
+from core.distill.common import INITS, LISTS, LOSSES, OPTIONS, RECIPES
 from core.selection.alkdrec import max_min_policy
 from dashboard import data, launching
 
@@ -83,7 +83,7 @@ o1, o2, o3, o4, o5 = st.columns(5)
 recipe = o1.selectbox("Recipe", RECIPES, key="recipe", index=0 if mode == "paper" else 1,
                       help="joint: the student's own loss on all training data + λ × the distillation loss; "
                            "finetune: the distilled rows alone (the paper's recipe; the start may win model selection)")
-init = o2.selectbox("Init", INITS, key="init", help="scratch: train the d=10 student from random weights")
+init = o2.selectbox("Init", INITS, key="init", help=OPTIONS["init"][2])
 loss = o3.selectbox("Loss", ["per method", *LOSSES], key="loss",
                     help="per method: TR → kd (joint) / bpr-top50 (finetune); LLM methods → listwise / pairwise")
 lists = o4.selectbox("Lists", LISTS, key="lists", help="llm: as answered; in-candidates: the no-leak replay; "
