@@ -118,6 +118,23 @@ def test_fpmc_window_basket_and_attmix_last_k_are_reachable():
     assert gru.gru.num_layers == 2
 
 
+def test_gru4rec_in_recboles_shape_ties_its_tables_and_adds_a_dense_layer():
+    recbole = create("gru4rec", 10, 4, 3, TrainConfig(backbone="gru4rec", dropout=0.3, dense=True, tied=True
+                                                       ).backbone_config)
+    assert recbole.output is None and recbole.item_embeddings() is recbole.embedding.weight
+    assert isinstance(recbole.dense, torch.nn.Linear) and recbole.dropout.p == 0.3
+    ours = create("gru4rec", 10, 4, 3)
+    assert ours.item_embeddings() is ours.output.weight and isinstance(ours.dense, torch.nn.Identity)
+    assert sum(p.numel() for p in recbole.parameters()) == sum(p.numel() for p in ours.parameters()) - 11 * 4 + 4 * 5
+    inputs, lengths = torch.tensor([[1, 2, 0]]), torch.tensor([2])
+    recbole.eval()
+    before = recbole.score(inputs, lengths)
+    with torch.no_grad():
+        recbole.dense.weight.mul_(2)
+        recbole.dense.bias.mul_(2)
+    assert torch.allclose(recbole.score(inputs, lengths), 2 * before, atol=1e-6)      # the layer is on the path
+
+
 def test_authors_code_mode_selects_the_authors_variants_unless_the_run_sets_them():
     assert pretrain_settings("fpmc", {}, "authors-code") == {"backbone_config": {"basket": "window"}}
     assert pretrain_settings("fpmc", {"loss": "ce"}, "paper") == {"loss": "ce"}
