@@ -3,7 +3,8 @@ d=10 in both toolkits and compare under both evaluation protocols.
 
     python scripts/bench_peers.py setup [--venv DIR]          # RecBole's scratch venv, never a product dependency
     python scripts/bench_peers.py run --datasets alkdrec-ml,alkdrec-games --backbones fpmc,stamp,gru4rec,sasrec \
-        --dims 100,10 --seeds 0 --lrs ours,recbole [--max-epochs 30] [--venv DIR] [--from DIR]
+        --dims 100,10 --seeds 0 --lrs ours,recbole [--max-epochs 30] [--venv DIR] [--from DIR] \
+        [--ours-set dropout=0.3,dense=true,tied=true]   # a variant of our backbone beside the same RecBole rows
     python scripts/bench_peers.py report                       # docs/peers.md from docs/peers/results.jsonl only
 
 Same instances: RecBole reads benchmark atomic files written from our split (`convert`): one training row per
@@ -14,6 +15,8 @@ back to back; each lr at our backbone's default and at RecBole's (1e-3). RecBole
 mapped back to our item ids, is ranked by core.evaluate (window items excluded except the label, ties by id, true
 NDCG) beside RecBole's own full-sort NDCG@10. Each finished (dataset, backbone, d, toolkit, lr, seed, epoch limit) is
 one line appended to docs/peers/results.jsonl at once; a rerun skips the lines already there (resumable).
+`--ours-set` trains our side with backbone settings (core/models: e.g. GRU4Rec in RecBole's shape) as rows of their
+own, each compared with the same RecBole rows (RecBole is not rerun for it).
 """
 
 from __future__ import annotations
@@ -228,14 +231,42 @@ class Job:
     lr_choice: str        # "ours", "recbole", or "ours = recbole" when the two are the same value
     seed: int
     max_epochs: int
+    settings: str = ""    # our backbone's settings, "key=value,..." sorted ("" = its defaults; alkd rows only)
 
     def key(self) -> tuple:
-        return (self.dataset, self.backbone, self.dim, self.toolkit, round(self.lr, 12), self.seed, self.max_epochs)
+        return (self.dataset, self.backbone, self.dim, self.toolkit, round(self.lr, 12), self.seed, self.max_epochs,
+                self.settings)
 
 
 def row_key(row: dict) -> tuple:
     return (row["dataset"], row["backbone"], int(row["dim"]), row["toolkit"], round(float(row["lr"]), 12),
-            int(row["seed"]), int(row["max_epochs"]))
+            int(row["seed"]), int(row["max_epochs"]), row.get("settings", ""))
+
+
+def parse_settings(text: str, backbones: Sequence[str]) -> str:
+    """`--ours-set` "k=v,k=v" checked against each backbone's Config (core/models) -> its canonical sorted form."""
+    from pydantic import ValidationError
+
+    from core.models.registry import BACKBONES as REGISTRY
+    pairs = [p.strip() for p in text.split(",") if p.strip()]
+    if any("=" not in p for p in pairs):
+        raise PeersError(f"--ours-set {text!r}: expected KEY=VALUE pairs separated by commas (fix: e.g. --ours-set "
+                         "dropout=0.3,tied=true)")
+    settings = dict(p.split("=", 1) for p in pairs)
+    for backbone in backbones:
+        config = REGISTRY.get(backbone).Config
+        try:
+            config(**settings)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise PeersError(f"--ours-set {text!r}: {backbone}'s {'.'.join(map(str, first['loc']))}: "
+                             f"{first['msg']} (fix: its settings are {', '.join(config.model_fields) or 'none'})"
+                             ) from None
+    return ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
+
+
+def settings_dict(settings: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in settings.split(",") if p)
 
 
 def our_train_settings(backbone: str, dim: int, seed: int) -> Any:
@@ -261,9 +292,10 @@ def lr_values(backbone: str, choices: Sequence[str]) -> list[tuple[float, str]]:
 
 
 def plan(datasets: Sequence[str], backbones: Sequence[str], dims: Sequence[int], seeds: Sequence[int],
-         lrs: Sequence[str], max_epochs: int, toolkits: Sequence[str] = TOOLKITS) -> list[Job]:
-    """Every job, dataset → backbone → d → lr → seed → toolkit (the two toolkits of a setting back to back)."""
-    return [Job(dataset, backbone, dim, toolkit, lr, label, seed, max_epochs)
+         lrs: Sequence[str], max_epochs: int, toolkits: Sequence[str] = TOOLKITS, settings: str = "") -> list[Job]:
+    """Every job, dataset → backbone → d → lr → seed → toolkit (the two toolkits of a setting back to back);
+    settings: our side's backbone settings (parse_settings), never RecBole's."""
+    return [Job(dataset, backbone, dim, toolkit, lr, label, seed, max_epochs, settings if toolkit == "alkd" else "")
             for dataset in datasets for backbone in backbones for dim in dims
             for lr, label in lr_values(backbone, lrs) for seed in seeds for toolkit in toolkits]
 
@@ -323,7 +355,8 @@ def run_alkd(job: Job, dataset: Any) -> dict:
     torch.set_num_threads(1)
     reference = our_train_settings(job.backbone, job.dim, job.seed)
     config = TrainConfig(backbone=job.backbone, dim=job.dim, seed=job.seed, lr=job.lr,
-                         max_epochs=job.max_epochs, patience=reference.patience, batch_size=reference.batch_size)
+                         max_epochs=job.max_epochs, patience=reference.patience, batch_size=reference.batch_size,
+                         **settings_dict(job.settings))
     max_len = int(dataset.meta.get("max_len", 50))
     instances = training_instances(dataset, max_len, config.augment_prefixes)
     torch.manual_seed(config.seed)
@@ -338,7 +371,7 @@ def run_alkd(job: Job, dataset: Any) -> dict:
             "n_train": len(instances), "samples_per_s": len(instances) * epochs / seconds,
             "ours": {"recall@10": test.metrics["recall@10"], "ndcg@10": test.metrics["ndcg@10"]},
             "own": None, "loss": config.loss, "patience": config.patience, "batch": config.batch_size,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "backbone_config": model.config.changed()}
 
 
 def run_recbole(job: Job, dataset: Any, venv: Path, work: Path) -> dict:
@@ -406,8 +439,8 @@ def run(jobs: Sequence[Job], archive: Path, venv: Path, from_dir: Path | None, w
     for job in todo:
         if job.dataset not in datasets:
             datasets[job.dataset] = load_dataset(job.dataset, from_dir)
-        log(f"{job.dataset} {job.backbone} d={job.dim} lr={job.lr:g} ({job.lr_choice}) seed {job.seed} "
-            f"{job.toolkit} (epoch limit {job.max_epochs}) ...")
+        log(f"{job.dataset} {job.backbone}{f' ({job.settings})' if job.settings else ''} d={job.dim} lr={job.lr:g} "
+            f"({job.lr_choice}) seed {job.seed} {job.toolkit} (epoch limit {job.max_epochs}) ...")
         measured = runners[job.toolkit](job, datasets[job.dataset])
         row = {**asdict(job), **measured, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "commit": git_commit(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -469,8 +502,9 @@ COLUMNS = ("dataset", "backbone", "d", "lr", "seeds", "alkd R@10", "alkd NDCG@10
 
 
 def table_row(setting: tuple, sides: dict[str, Side]) -> list[str]:
-    """One row of the table: setting = (dataset, backbone, dim, lr, lr label); sides: toolkit -> Side."""
-    dataset, backbone, dim, lr, label = setting
+    """One row of the table: setting = (dataset, backbone, dim, lr, lr label, our settings); sides: toolkit ->
+    Side."""
+    dataset, backbone, dim, lr, label, settings = setting
     alkd, rb = sides.get("alkd", Side(())), sides.get("recbole", Side(()))
     na, nr = len(alkd.rows), len(rb.rows)
     if na == 0 and nr == 0:
@@ -485,7 +519,7 @@ def table_row(setting: tuple, sides: dict[str, Side]) -> list[str]:
         return " / ".join(_cell(side.mean_std(pick), len(side.rows), 0 if whole and len(side.rows) == 1 else digits)
                           for side in (alkd, rb))
 
-    return [dataset, backbone, str(dim), f"{lr:g} ({label})", seeds,
+    return [dataset, backbone + (f" (alkd: {settings})" if settings else ""), str(dim), f"{lr:g} ({label})", seeds,
             _cell(alkd.mean_std(lambda r: r["ours"]["recall@10"]), na),
             _cell(alkd.mean_std(_ndcg), na),
             _cell(rb.mean_std(lambda r: r["ours"]["recall@10"]), nr), _cell(rb.mean_std(_ndcg), nr),
@@ -500,18 +534,26 @@ def table_row(setting: tuple, sides: dict[str, Side]) -> list[str]:
 
 
 def group(rows: Sequence[dict], max_epochs: int) -> dict[tuple, dict[str, Side]]:
-    """Rows at epoch limit `max_epochs` by setting (dataset, backbone, dim, lr, lr label) and toolkit; a seed's
-    later row replaces an earlier one of the same key (a rerun after deleting nothing keeps the newest)."""
+    """Rows at epoch limit `max_epochs` by setting (dataset, backbone, dim, lr, lr label, our settings) and toolkit;
+    RecBole's rows of (dataset, backbone, dim, lr) stand beside every variant of ours. A seed's later row replaces an
+    earlier one of the same key (a rerun after deleting nothing keeps the newest)."""
     latest: dict[tuple, dict] = {}
     for row in rows:
         if int(row["max_epochs"]) == max_epochs:
             latest[row_key(row)] = row
-    out: dict[tuple, dict[str, list]] = {}
+    ours: dict[tuple, list] = {}
+    theirs: dict[tuple, list] = {}
     for row in latest.values():
-        setting = (row["dataset"], row["backbone"], int(row["dim"]), float(row["lr"]), row["lr_choice"])
-        out.setdefault(setting, {}).setdefault(row["toolkit"], []).append(row)
-    return {s: {t: Side(tuple(sorted(v, key=lambda r: r["seed"]))) for t, v in sides.items()}
-            for s, sides in out.items()}
+        base = (row["dataset"], row["backbone"], int(row["dim"]), float(row["lr"]), row["lr_choice"])
+        if row["toolkit"] == "alkd":
+            ours.setdefault(base + (row.get("settings", ""),), []).append(row)
+        else:
+            theirs.setdefault(base, []).append(row)
+    settings = set(ours) | {base + ("",) for base in theirs}
+
+    def side(found: list | None) -> dict[str, Side]:
+        return {} if not found else {found[0]["toolkit"]: Side(tuple(sorted(found, key=lambda r: r["seed"])))}
+    return {s: side(ours.get(s)) | side(theirs.get(s[:5])) for s in settings}
 
 
 def markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
@@ -550,7 +592,7 @@ def report(rows: Sequence[dict], datasets: Sequence[str] = DATASETS, backbones: 
              "`bench_peers.py run`, one line per finished run; nothing here is typed by hand).", "", PROTOCOL, "",
              f"## Full runs (epoch limit {full_epochs})", ""]
     full = group(rows, full_epochs)
-    grid = [(d, b, dim, lr, label) for d in datasets for b in backbones for dim in dims
+    grid = [(d, b, dim, lr, label, "") for d in datasets for b in backbones for dim in dims
             for lr, label in lr_values(b, LR_CHOICES)]
     complete = sum(1 for setting in grid if {"alkd", "recbole"} <= set(full.get(setting, {})))
     instances = {r["dataset"]: r["n_train"] for r in rows}
@@ -637,6 +679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("--lrs", default=",".join(LR_CHOICES))
     run_parser.add_argument("--toolkits", default=",".join(TOOLKITS))
     run_parser.add_argument("--max-epochs", type=int, default=FULL_EPOCHS)
+    run_parser.add_argument("--ours-set", default="", help="our backbone's settings for alkd's rows, KEY=VALUE,... "
+                                                           "(e.g. gru4rec dropout=0.3,dense=true,tied=true)")
     run_parser.add_argument("--from", dest="from_dir", type=Path, default=None,
                             help="the authors' files for a dataset not fetched yet (default $ALKD_SHARED/data/alkdrec)")
     run_parser.add_argument("--archive", type=Path, default=ARCHIVE)
@@ -654,9 +698,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from_dir = args.from_dir or default_from()
             datasets = _names(args.datasets, None, "--datasets")
             check_datasets(datasets, from_dir)
-            jobs = plan(datasets, _names(args.backbones, BACKBONES, "--backbones"), _ints(args.dims, "--dims", 1),
+            backbones = _names(args.backbones, BACKBONES, "--backbones")
+            jobs = plan(datasets, backbones, _ints(args.dims, "--dims", 1),
                         _ints(args.seeds, "--seeds", 0), _names(args.lrs, LR_CHOICES, "--lrs"), args.max_epochs,
-                        _names(args.toolkits, TOOLKITS, "--toolkits"))
+                        _names(args.toolkits, TOOLKITS, "--toolkits"), parse_settings(args.ours_set, backbones))
             venv = args.venv or default_venv()
             from core.paths import data_home
             run(jobs, args.archive, venv, from_dir, data_home() / "peers" / "work")

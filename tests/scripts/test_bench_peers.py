@@ -132,9 +132,9 @@ def test_a_score_matrix_is_ranked_under_our_protocol(peers):
 # ------------------------------------------------------------------------------------------------ archive, report
 
 def _row(peers, dataset="alkdrec-ml", backbone="sasrec", dim=10, toolkit="alkd", lr=0.01, label="ours", seed=0,
-         max_epochs=30, ndcg=0.02, recall=0.04, own=None, sps=10_000.0, best=7, seconds=60.0):
+         max_epochs=30, ndcg=0.02, recall=0.04, own=None, sps=10_000.0, best=7, seconds=60.0, settings=""):
     return {"dataset": dataset, "backbone": backbone, "dim": dim, "toolkit": toolkit, "lr": lr, "lr_choice": label,
-            "seed": seed, "max_epochs": max_epochs, "best_epoch": best, "epochs_run": best + 5,
+            "seed": seed, "max_epochs": max_epochs, "settings": settings, "best_epoch": best, "epochs_run": best + 5,
             "train_seconds": seconds, "n_train": 59771, "samples_per_s": sps,
             "ours": {"recall@10": recall, "ndcg@10": ndcg},
             "own": None if toolkit == "alkd" else (own or {"recall@10": recall, "ndcg@10": ndcg}),
@@ -183,6 +183,39 @@ def test_the_report_shows_means_ratios_one_seed_and_not_run(peers):
     assert stamp[-1] == "– (smoke)"                          # a smoke row is never judged against the bar
     assert "Status: 2 of 28 settings of the full grid have run in both toolkits." in text
     assert _table_row(full, "alkdrec-ml", "stamp", "10", "0.01 (ours)")[4] == "not run"   # not in the full grid
+
+
+def test_a_variant_of_ours_is_its_own_row_beside_the_same_recbole_rows(peers, tmp_path, tiny_fetched):
+    rows = [_row(peers, backbone="gru4rec", toolkit="alkd", ndcg=0.0065, sps=9.0),
+            _row(peers, backbone="gru4rec", toolkit="alkd", ndcg=0.0130, sps=8.0, settings="dense=true,tied=true"),
+            _row(peers, backbone="gru4rec", toolkit="recbole", ndcg=0.0125, sps=3.0)]
+    text = peers.report(rows).split("## Full runs")[1]
+    header = list(peers.COLUMNS)
+    ours = dict(zip(header, _table_row(text, "alkdrec-ml", "gru4rec", "10", "0.01 (ours)")))
+    variant = dict(zip(header, _table_row(text, "alkdrec-ml", "gru4rec (alkd: dense=true,tied=true)", "10")))
+    assert ours["alkd NDCG@10"] == "0.0065" and ours["bar"] == "NDCG NOT met, speed met"
+    assert variant["alkd NDCG@10"] == "0.0130" and variant["RecBole NDCG@10"] == "0.0125"
+    assert variant["bar"] == "NDCG met, speed met"
+    # the variant's jobs: ours with the settings (a new row), RecBole's the same as before (archived: not rerun)
+    archive = tmp_path / "archive"
+    for job in peers.plan(["tiny"], ["gru4rec"], [10], [0], ["ours"], 2):
+        peers.append_result(archive, {**_row(peers, dataset="tiny", backbone="gru4rec", toolkit=job.toolkit,
+                                             lr=job.lr, max_epochs=2)})
+    settings = peers.parse_settings(" tied=true, dense=true", ["gru4rec"])
+    assert settings == "dense=true,tied=true"
+    variant_jobs = peers.plan(["tiny"], ["gru4rec"], [10], [0], ["ours"], 2, settings=settings)
+    [todo] = peers.pending(variant_jobs, archive)
+    assert todo.toolkit == "alkd" and todo.settings == settings
+    row = peers.run_alkd(todo, tiny_fetched)
+    assert row["backbone_config"] == {"dense": True, "tied": True} and 0 < row["ours"]["ndcg@10"] <= 1
+
+
+def test_a_bad_setting_of_ours_is_one_line(peers, capsys):
+    assert peers.main(["run", "--backbones", "gru4rec", "--ours-set", "dense=maybe", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --ours-set 'dense=maybe': gru4rec's dense:") and "fix: its settings are" in err
+    assert peers.main(["run", "--backbones", "fpmc", "--ours-set", "tied"]) == 2
+    assert "expected KEY=VALUE pairs" in capsys.readouterr().err
 
 
 def test_one_seed_within_five_percent_meets_the_bar(peers):
