@@ -119,3 +119,21 @@ def test_tr_setting_is_chosen_on_validation_and_the_gate_uses_it(script, tmp_pat
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
     assert "| TR (KD) (kd_perplexity=30) | 1 |" in text                                   # only the chosen setting
     assert "the gate does NOT pass" in text
+
+
+def test_tr_setting_is_chosen_on_the_mean_over_the_tuning_seeds(script, tmp_path):
+    ranks = np.random.default_rng(3).integers(0, 30, 200)
+    for seed in range(2):
+        seed_run("student", seed, ranks)
+    seed_run("tr", 0, ranks, valid=0.030)                                # a lucky seed 0 ...
+    seed_run("tr", 1, ranks, valid=0.010)                                # ... mean 0.020
+    seed_run("tr", 0, ranks, options={"init": "scratch"}, valid=0.025)
+    seed_run("tr", 1, ranks, options={"init": "scratch"}, valid=0.024)   # mean 0.0245: chosen
+    seed_run("tr", 0, ranks, options={"kd_perplexity": 3.0}, valid=0.040)  # one seed only: does not compete
+    runs = script.done_runs()
+    assert script.tuned_tr(runs, "alkdrec-ml", "fpmc") == (("init", "scratch"),)
+    tune = script.planned_cells("tune", ["alkdrec-ml"], ["fpmc"], [0, 1, 2], runs)
+    assert {c.seed for c in tune} == set(script.TUNE_SEEDS) and len(tune) == 2 * len(script.TUNE_GRID)
+    text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    assert "| alkdrec-ml | fpmc | init=scratch | 0.02500 | 0.02400 | 0.02450 |" in text
+    assert "| alkdrec-ml | fpmc | kd_perplexity=3 | 0.04000 | – | 0.04000 |" in text
