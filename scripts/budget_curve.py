@@ -16,7 +16,8 @@ r"""What does an LLM budget buy? Runs the gate and the budget grid of issue 16 a
    recorded ML sessions); 5 seeds at 500 and at the largest, 3 elsewhere; budget 0 is the
    Student. Controls at 500 and at the largest, all ALKDRec with `lists=`: `teacher` (TR restricted to the same
    sessions), `shuffled` (the LLM lists shuffled) and `in-candidates` (no-leak replay: recorded ids kept only where
-   they are in our own label-free candidates). Reference lines: V-SKNN and transitions (seed 0, once per dataset).
+   they are in our own label-free candidates). Each LLM run starts as TR's tuned setting does (its `init`). Reference
+   lines: V-SKNN and transitions (seed 0, once per dataset).
 
 Every run lands in group `budget`; a (dataset, backbone, method, budget, options, seed) that is already done there is
 skipped, so the script resumes where it stopped. Runs accumulate across machines through docs/budget_runs/*.parquet
@@ -141,6 +142,14 @@ def tuned_tr(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
     return complete.loc[complete["mean"].idxmax(), "options"]
 
 
+def curve_init(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
+    """The LLM methods start where TR's tuned setting starts: (("init", X),) when that is not the warm start, so the
+    LLM arms and TR differ only in what they distil (on alkdrec-ml SASRec a warm start keeps its student's seed luck,
+    and TR is chosen from scratch)."""
+    init = dict(tuned_tr(runs, dataset, backbone)).get("init", "pretrained")
+    return () if init == "pretrained" else (("init", init),)
+
+
 def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: list[int],
                   runs: pd.DataFrame | None = None, budgets: list = BUDGETS) -> list[Cell]:
     """The cells to have; budgets: the curve's budgets to plan (a subset of BUDGETS, for shorter invocations)."""
@@ -162,10 +171,11 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
                 (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS and b in budgets]
             for seed, budget in order:
                 size = pool if budget == "pool" else int(budget)
-                cells += [Cell(dataset, b, m, seed, size) for b in backbones for m in CURVE_METHODS]
+                cells += [Cell(dataset, b, m, seed, size, curve_init(runs, dataset, b)) for b in backbones
+                          for m in CURVE_METHODS]
                 if budget in FULL_SEED_BUDGETS:
-                    cells += [Cell(dataset, b, "alkdrec", seed, size, (("lists", lists),)) for b in backbones
-                              for lists in CONTROLS]
+                    cells += [Cell(dataset, b, "alkdrec", seed, size, curve_init(runs, dataset, b)
+                                   + (("lists", lists),)) for b in backbones for lists in CONTROLS]
     return list(dict.fromkeys(cells))
 
 
@@ -175,10 +185,12 @@ def done_runs(group: str = GROUP) -> pd.DataFrame:
     runs = store.query("SELECT run_id, dataset, backbone, method, seed, budget, n_labelled, config FROM runs "
                        "WHERE status = 'done' AND groups = ?", [group])
     if runs.empty:
-        return runs.assign(options=pd.Series(dtype=object), lists=pd.Series(dtype=str), extra=pd.Series(dtype=object))
+        return runs.assign(options=pd.Series(dtype=object), lists=pd.Series(dtype=str), init=pd.Series(dtype=str),
+                           extra=pd.Series(dtype=object))
     configs = runs["config"].map(lambda c: json.loads(c) if isinstance(c, str) else (c or {}))
     runs["options"] = configs.map(lambda c: as_options(c.get("options") or {}))
     runs["lists"] = runs["options"].map(lambda o: dict(o).get("lists", "llm"))
+    runs["init"] = runs["options"].map(lambda o: dict(o).get("init", "pretrained"))
     runs["extra"] = configs.map(lambda c: c.get("extra") or {})
     return runs
 
@@ -334,16 +346,21 @@ def gate_section(values: pd.DataFrame) -> list[str]:
 
 
 def curve_frame(values: pd.DataFrame) -> pd.DataFrame:
-    """LLM runs: one row per (dataset, backbone, method, lists, budget) with mean, CI half-width, n, labelled."""
+    """LLM runs: one row per (dataset, backbone, method, init, lists, budget) with mean, CI half-width, n,
+    labelled."""
     llm = values[values["method"].isin(CURVE_METHODS)].copy()
     if llm.empty:
         return pd.DataFrame()
-    return (llm.groupby(["dataset", "backbone", "method", "lists", "budget"])
+    return (llm.groupby(["dataset", "backbone", "method", "init", "lists", "budget"])
             .agg(mean=("value", "mean"), half=("value", lambda v: ci95(v.to_numpy())), n=("value", "size"),
                  labelled=("n_labelled", "mean"),
                  run_ids=("run_id", list), returned=("extra", lambda e: sum(
                      bool((x.get("distill") or {}).get("returned_start")) for x in e)))
             .reset_index())
+
+
+def method_label(method: str, init: str) -> str:
+    return LABEL[method] + ("" if init == "pretrained" else f" (init={init})")
 
 
 def curve_section(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
@@ -363,7 +380,8 @@ def curve_section(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
         mine = runs[runs["seed"].isin(base["seed"])]
         delta, p = compare(mine["run_id"].tolist(), base["run_id"].tolist()) if not base.empty else (np.nan, np.nan)
         lists = "LLM (label forced)" if row["lists"] == "llm" else CONTROLS.get(row["lists"], row["lists"])
-        lines.append(f"| {row['dataset']} | {row['backbone']} | {LABEL[row['method']]} | {lists} | {row['budget']:,} |"
+        lines.append(f"| {row['dataset']} | {row['backbone']} | {method_label(row['method'], row['init'])} | {lists} | "
+                     f"{row['budget']:,} |"
                      f" {row['labelled']:,.0f} | {row['n']} | {fmt_mean_ci(row['mean'], row['half'], row['n'])} | "
                      f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | {row['returned']}/{row['n']} |")
     return lines + [""]
@@ -380,8 +398,8 @@ def plot(values: pd.DataFrame, curve: pd.DataFrame, path: Path) -> bool:
     fig, axes = plt.subplots(1, len(panels), figsize=(8.5 * len(panels), 4.2), squeeze=False)
     for ax, (dataset, backbone) in zip(axes[0], panels):
         sub = curve[(curve["dataset"] == dataset) & (curve["backbone"] == backbone)]
-        for (method, lists), line in sub.groupby(["method", "lists"]):
-            label = LABEL[method] + ("" if lists == "llm" else f" [{CONTROLS.get(lists, lists)}]")
+        for (method, init, lists), line in sub.groupby(["method", "init", "lists"]):
+            label = method_label(method, init) + ("" if lists == "llm" else f" [{CONTROLS.get(lists, lists)}]")
             ax.errorbar(line["budget"], line["mean"], yerr=line["half"], marker="o", capsize=3, label=label,
                         linestyle="-" if lists == "llm" else ":")
         # reference lines: the Student (budget 0), TR (our teacher's soft targets, no LLM), the teacher, session-kNN
@@ -466,8 +484,8 @@ def conclusion(values: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
                 versus = f", {d_r:+.1%} over Random (p = {_fmt_p(p_r)})"
             gains.append(delta)
             lines.append(f"- {dataset} / {backbone}, budget {budget:,} ({len(seeds)} seeds): the best LLM method is "
-                         f"{LABEL[best['method']]}, {delta:+.1%} over Student (p = {_fmt_p(p)}){versus}; lists label "
-                         "forced.")
+                         f"{method_label(best['method'], best['init'])}, {delta:+.1%} over Student "
+                         f"(p = {_fmt_p(p)}){versus}; lists label forced.")
         if not tr.empty and gains:
             seeds = sorted(set(tr["seed"]) & set(student["seed"]))
             delta, p = compare(ids(tr, seeds), ids(student, seeds))

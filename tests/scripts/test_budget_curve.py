@@ -121,7 +121,7 @@ def test_tr_setting_is_chosen_on_validation_and_the_gate_uses_it(script, tmp_pat
     assert "the gate does NOT pass" in text
 
 
-def test_tr_setting_is_chosen_on_the_mean_over_the_tuning_seeds(script, tmp_path):
+def test_tr_setting_is_chosen_on_the_mean_over_the_tuning_seeds(script, tmp_path, monkeypatch):
     ranks = np.random.default_rng(3).integers(0, 30, 200)
     for seed in range(2):
         seed_run("student", seed, ranks)
@@ -137,3 +137,11 @@ def test_tr_setting_is_chosen_on_the_mean_over_the_tuning_seeds(script, tmp_path
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
     assert "| alkdrec-ml | fpmc | init=scratch | 0.02500 | 0.02400 | 0.02450 |" in text
     assert "| alkdrec-ml | fpmc | kd_perplexity=3 | 0.04000 | – | 0.04000 |" in text
+    # the LLM arms start as the chosen TR does, and say so
+    monkeypatch.setattr(script, "largest_budget", lambda dataset: 4000)
+    curve = script.planned_cells("curve", ["alkdrec-ml"], ["fpmc"], [0], runs)
+    assert curve and all(dict(c.options).get("init") == "scratch" for c in curve)
+    assert {c.lists for c in curve} == {"llm", *script.CONTROLS}
+    seed_run("alkdrec", 0, ranks, budget=500, options={"init": "scratch"})
+    text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
+    assert "| alkdrec-ml | fpmc | ALKDRec (init=scratch) | LLM (label forced) | 500 |" in text
