@@ -318,8 +318,8 @@ def gate_section(values: pd.DataFrame) -> list[str]:
             lines.append(f"| {dataset} | {backbone} | {name} | {len(rows)} | {fmt_mean_ci(mean, half, len(rows))} | "
                          f"{'' if np.isnan(delta) else f'{delta:+.1%}'} | {_fmt_p(p)} | "
                          f"{_returned_start(rows) if method in ('tr', 'rd') else ''} |")
-            if method == "tr" and seeds:
-                passed.append((dataset, backbone, len(seeds), delta, p,
+            if method in ("tr", "rd") and seeds:
+                passed.append((dataset, backbone, method, len(seeds), delta, p,
                                detectable(rows[rows["seed"].isin(seeds)]["run_id"].tolist(),
                                           student[student["seed"].isin(seeds)]["run_id"].tolist())))
     seeds = " and ".join(map(str, TUNE_SEEDS))
@@ -334,14 +334,16 @@ def gate_section(values: pd.DataFrame) -> list[str]:
         lines.append(f"| {dataset} | {backbone} | {options_text(row['options'])} | {' | '.join(per_seed)} | "
                      f"{row['mean']:.5f} | {' | '.join(tests)} | {'yes' if chosen else ''} |")
     lines.append("")
-    for dataset, backbone, n, delta, p, smallest in passed:
+    for dataset, backbone, method, n, delta, p, smallest in passed:
         significant = bool(np.isfinite(p) and delta > 0 and p < 0.05)
         verdict = "passes" if significant and n >= 5 else (
             "beats Student but over fewer than 5 seeds" if significant else "does NOT pass")
         power = (f" (this test finds a true gain of {smallest:.1%} or more 4 times in 5)"
                  if np.isfinite(smallest) else "")
-        lines.append(f"- {dataset} / {backbone}: TR {delta:+.1%} over Student (p = {_fmt_p(p)}, {_seeds(n)}): "
-                     f"the gate {verdict}{power}.")
+        # the gate is TR's; RD (the same teacher, ranking distillation) is judged by the same test beside it
+        what = "the gate" if method == "tr" else "the same test"
+        lines.append(f"- {dataset} / {backbone}: {LABEL[method]} {delta:+.1%} over Student (p = {_fmt_p(p)}, "
+                     f"{_seeds(n)}): {what} {verdict}{power}.")
     return lines + [""]
 
 

@@ -76,7 +76,7 @@ def test_report_from_the_store(script, tmp_path):
     old = next(line for line in text.splitlines() if line.startswith("| TR with KD at a fixed temperature"))
     assert "| TR (KD) |  |  | 2 |" in old and "+0.0%" in old
     assert text.index("## 3. Superseded") > text.index("## 2.")
-    assert "alkdrec-ml / fpmc: TR" in text and "the gate passes" in text
+    assert "alkdrec-ml / fpmc: TR (KD)" in text and "the gate passes" in text
     row = next(line for line in text.splitlines() if "| ALKDRec | LLM (label forced) | 500 |" in line)
     assert "| 5 |" in row
     shuffled = next(line for line in text.splitlines() if "LLM lists shuffled" in line)
@@ -90,11 +90,15 @@ def test_report_from_the_store(script, tmp_path):
 
 def test_the_gate_fails_when_tr_does_not_beat_the_student(script, tmp_path):
     ranks = np.random.default_rng(1).integers(0, 30, 300)
+    better = np.maximum(ranks - 8, 0)
     for seed in range(5):
         seed_run("student", seed, ranks)
         seed_run("tr", seed, ranks[::-1].copy())
+        seed_run("rd", seed, better)
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
-    assert "the gate does NOT pass" in text
+    assert "alkdrec-ml / fpmc: TR (KD) " in text and "the gate does NOT pass" in text
+    # RD, the same teacher's ranking distillation, is judged by the same test beside it
+    assert "alkdrec-ml / fpmc: RD +" in text and "5 seeds): the same test passes" in text
     # and says how large a gain the test could have found: (t[.975] + t[.8]) sd(diffs) / sqrt(n), over Student's mean
     ndcg = lambda r: np.where(r < 10, 1 / np.log2(r + 2.0), 0.0)   # noqa: E731
     diffs, n = ndcg(ranks[::-1]) - ndcg(ranks), len(ranks)
