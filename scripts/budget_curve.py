@@ -341,7 +341,7 @@ def gate_section(values: pd.DataFrame) -> list[str]:
         power = (f" (this test finds a true gain of {smallest:.1%} or more 4 times in 5)"
                  if np.isfinite(smallest) else "")
         # the gate is TR's; RD (the same teacher, ranking distillation) is judged by the same test beside it
-        what = "the gate" if method == "tr" else "the same test"
+        what = "the gate" if method == "tr" else "by the same test it"
         lines.append(f"- {dataset} / {backbone}: {LABEL[method]} {delta:+.1%} over Student (p = {_fmt_p(p)}, "
                      f"{_seeds(n)}): {what} {verdict}{power}.")
     return lines + [""]

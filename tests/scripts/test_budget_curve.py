@@ -98,7 +98,7 @@ def test_the_gate_fails_when_tr_does_not_beat_the_student(script, tmp_path):
     text = script.report(tmp_path / "budget.md", tmp_path / "budget.png")
     assert "alkdrec-ml / fpmc: TR (KD) " in text and "the gate does NOT pass" in text
     # RD, the same teacher's ranking distillation, is judged by the same test beside it
-    assert "alkdrec-ml / fpmc: RD +" in text and "5 seeds): the same test passes" in text
+    assert "alkdrec-ml / fpmc: RD +" in text and "5 seeds): by the same test it passes" in text
     # and says how large a gain the test could have found: (t[.975] + t[.8]) sd(diffs) / sqrt(n), over Student's mean
     ndcg = lambda r: np.where(r < 10, 1 / np.log2(r + 2.0), 0.0)   # noqa: E731
     diffs, n = ndcg(ranks[::-1]) - ndcg(ranks), len(ranks)
