@@ -244,29 +244,33 @@ def row_key(row: dict) -> tuple:
 
 
 def parse_settings(text: str, backbones: Sequence[str]) -> str:
-    """`--ours-set` "k=v,k=v" checked against each backbone's Config (core/models) -> its canonical sorted form."""
+    """`--ours-set` "k=v,k=v" (core.cli_format.parse_pairs) checked against each backbone's Config (core/models) ->
+    the settings sorted, as "k=v,..." with JSON values ("" = the defaults)."""
     from pydantic import ValidationError
 
+    from core.cli_format import parse_pairs
     from core.models.registry import BACKBONES as REGISTRY
-    pairs = [p.strip() for p in text.split(",") if p.strip()]
-    if any("=" not in p for p in pairs):
+    from core.models.registry import backbone_config
+    try:
+        settings = parse_pairs(p for p in text.split(",") if p.strip())
+    except ValueError:
         raise PeersError(f"--ours-set {text!r}: expected KEY=VALUE pairs separated by commas (fix: e.g. --ours-set "
-                         "dropout=0.3,tied=true)")
-    settings = dict(p.split("=", 1) for p in pairs)
+                         "dropout=0.3,tied=true)") from None
     for backbone in backbones:
-        config = REGISTRY.get(backbone).Config
         try:
-            config(**settings)
+            backbone_config(backbone, settings)
         except ValidationError as error:
             first = error.errors()[0]
+            known = ", ".join(REGISTRY.get(backbone).Config.model_fields) or "none"
             raise PeersError(f"--ours-set {text!r}: {backbone}'s {'.'.join(map(str, first['loc']))}: "
-                             f"{first['msg']} (fix: its settings are {', '.join(config.model_fields) or 'none'})"
-                             ) from None
-    return ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
+                             f"{first['msg']} (fix: its settings are {known})") from None
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(settings.items()))
 
 
-def settings_dict(settings: str) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in settings.split(",") if p)
+def settings_dict(settings: str) -> dict[str, Any]:
+    """parse_settings' text -> {key: value}."""
+    from core.cli_format import parse_pairs
+    return parse_pairs(p for p in settings.split(",") if p)
 
 
 def our_train_settings(backbone: str, dim: int, seed: int) -> Any:
