@@ -135,18 +135,22 @@ def tuned_tr(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
     """TR's setting with the best VALIDATION NDCG@10 averaged over the tuning seeds, among the TUNE_GRID settings
     run on the most of them (a setting tried on one seed never competes with means over two); the default if none
     ran."""
-    scores = tuning_scores(runs, dataset, backbone)
+    return chosen_setting(tuning_scores(runs, dataset, backbone))
+
+
+def chosen_setting(scores: pd.DataFrame) -> Options:
+    """The rule of tuned_tr on a cell's tuning_scores."""
     if scores.empty:
         return TUNE_GRID[0]
     complete = scores[scores["n"] == scores["n"].max()]
     return complete.loc[complete["mean"].idxmax(), "options"]
 
 
-def curve_init(runs: pd.DataFrame, dataset: str, backbone: str) -> Options:
-    """The LLM methods start where TR's tuned setting starts: (("init", X),) when that is not the warm start, so the
-    LLM arms and TR differ only in what they distil (on alkdrec-ml SASRec a warm start keeps its student's seed luck,
-    and TR is chosen from scratch)."""
-    init = dict(tuned_tr(runs, dataset, backbone)).get("init", "pretrained")
+def curve_init(tuned: Options) -> Options:
+    """The LLM methods start where TR's tuned setting (tuned_tr) starts: (("init", X),) when that is not the warm
+    start, so the LLM arms and TR differ only in what they distil (on alkdrec-ml SASRec a warm start keeps its
+    student's seed luck, and TR is chosen from scratch)."""
+    init = dict(tuned).get("init", "pretrained")
     return () if init == "pretrained" else (("init", init),)
 
 
@@ -156,13 +160,14 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
     runs = done_runs() if runs is None else runs
     cells: list[Cell] = []
     for dataset in datasets:
+        tuned = {b: tuned_tr(runs, dataset, b) for b in backbones}
         if phase in ("tune", "all"):
             cells += [Cell(dataset, b, "tr", s, options=o) for s in TUNE_SEEDS if s in seeds for b in backbones
                       for o in TUNE_GRID]
         if phase in ("gate", "all"):
             cells += [Cell(dataset, backbones[0], m, 0) for m in REFERENCES]
             cells += [Cell(dataset, b, m, s) for b in backbones for m in GATE_METHODS if m != "tr" for s in seeds]
-            cells += [Cell(dataset, b, "tr", s, options=tuned_tr(runs, dataset, b)) for b in backbones for s in seeds]
+            cells += [Cell(dataset, b, "tr", s, options=tuned[b]) for b in backbones for s in seeds]
         if phase in ("curve", "all"):
             pool = largest_budget(dataset)
             # the budgets with 5 seeds first, seed-major, then the rest: a grid stopped early has its key comparisons
@@ -171,11 +176,11 @@ def planned_cells(phase: str, datasets: list[str], backbones: list[str], seeds: 
                 (seed, b) for seed in seeds[:3] for b in BUDGETS if b not in FULL_SEED_BUDGETS and b in budgets]
             for seed, budget in order:
                 size = pool if budget == "pool" else int(budget)
-                cells += [Cell(dataset, b, m, seed, size, curve_init(runs, dataset, b)) for b in backbones
+                cells += [Cell(dataset, b, m, seed, size, curve_init(tuned[b])) for b in backbones
                           for m in CURVE_METHODS]
                 if budget in FULL_SEED_BUDGETS:
-                    cells += [Cell(dataset, b, "alkdrec", seed, size, curve_init(runs, dataset, b)
-                                   + (("lists", lists),)) for b in backbones for lists in CONTROLS]
+                    cells += [Cell(dataset, b, "alkdrec", seed, size, curve_init(tuned[b]) + (("lists", lists),))
+                              for b in backbones for lists in CONTROLS]
     return list(dict.fromkeys(cells))
 
 
@@ -301,9 +306,9 @@ def gate_section(values: pd.DataFrame) -> list[str]:
     passed, tuning = [], []
     for (dataset, backbone), cell in values[values["method"].isin(GATE_METHODS)].groupby(["dataset", "backbone"]):
         student = cell[cell["method"] == "student"]
-        tuned = tuned_tr(cell, dataset, backbone)
-        tuning += [(dataset, backbone, row, row["options"] == tuned)
-                   for _, row in tuning_scores(cell, dataset, backbone).iterrows()]
+        scores = tuning_scores(cell, dataset, backbone)
+        tuned = chosen_setting(scores)
+        tuning += [(dataset, backbone, row, row["options"] == tuned) for _, row in scores.iterrows()]
         for method in GATE_METHODS:
             setting = tuned if method == "tr" else ()
             rows = cell[(cell["method"] == method) & cell["options"].map(lambda o, s=setting: o == s)]
